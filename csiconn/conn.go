@@ -1,0 +1,227 @@
+package csiconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/kubernetes-csi/csi-lib-utils/connection"
+	"github.com/kubernetes-csi/csi-lib-utils/metrics"
+	"github.com/kubernetes-csi/csi-lib-utils/rpc"
+	"google.golang.org/grpc"
+	"k8s.io/klog/v2"
+)
+
+// Options configures Connect. A zero field means "use the default".
+type Options struct {
+	// Address of the driver: "/path", "unix:///path" or another gRPC target.
+	Address string
+	// CallTimeout bounds each CSI call made through Conn.CallContext,
+	// including the probe and capability calls at start; default 10s.
+	CallTimeout time.Duration
+	// ConnectTimeout bounds the wait for the socket to accept; default 30s.
+	ConnectTimeout time.Duration
+	// ReadyTimeout bounds the wait for Probe to report ready; default 5m.
+	// The driver is probed once per second meanwhile.
+	ReadyTimeout time.Duration
+	// DriverName, when set, must equal the name the driver reports.
+	DriverName string
+	// Metrics records every call; default: a new sidecar metrics manager
+	// (csi_sidecar_operations_seconds). Use Conn.Metrics to serve it.
+	Metrics metrics.CSIMetricsManager
+	// Reconnect keeps re-dialing after a loss instead of failing every later
+	// call with Unavailable. Conn.Lost is closed either way.
+	Reconnect bool
+}
+
+// Defaults for Options.
+const (
+	DefaultCallTimeout    = 10 * time.Second
+	DefaultConnectTimeout = 30 * time.Second
+	DefaultReadyTimeout   = 5 * time.Minute
+)
+
+func (o Options) withDefaults() Options {
+	if o.CallTimeout == 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewCSIMetricsManagerForSidecar("")
+	}
+	return o
+}
+
+// Validate reports every invalid field at once.
+func (o Options) Validate() error {
+	var errs []error
+	if strings.TrimSpace(o.Address) == "" {
+		errs = append(errs, errors.New("Address is empty: set it to the driver's socket, e.g. /csi/csi.sock"))
+	}
+	if o.CallTimeout < 0 {
+		errs = append(errs, fmt.Errorf("CallTimeout %v must not be negative", o.CallTimeout))
+	}
+	if o.ConnectTimeout < 0 {
+		errs = append(errs, fmt.Errorf("ConnectTimeout %v must not be negative", o.ConnectTimeout))
+	}
+	if o.ReadyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("ReadyTimeout %v must not be negative", o.ReadyTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Conn is a ready connection to one CSI driver.
+type Conn struct {
+	opts    Options
+	grpc    *grpc.ClientConn
+	name    string
+	caps    Capabilities
+	lost    chan struct{}
+	lostMu  sync.Once
+	closeMu sync.Once
+}
+
+// Connect dials the driver, waits until it accepts, probes it until ready,
+// and reads its name and capabilities. Each wait is bounded by its timeout and
+// by ctx; the error says which step failed and what to check.
+func Connect(ctx context.Context, opts Options) (*Conn, error) {
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("csi connection: %w", err)
+	}
+	logger := klog.FromContext(ctx).WithValues("address", opts.Address)
+	ctx = klog.NewContext(ctx, logger)
+	c := &Conn{opts: opts, lost: make(chan struct{})}
+
+	logger.V(2).Info("Connecting to CSI driver")
+	start := time.Now()
+	gc, err := connection.Connect(ctx, opts.Address, opts.Metrics,
+		connection.WithTimeout(opts.ConnectTimeout),
+		connection.OnConnectionLoss(c.onLoss))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("connecting to CSI driver at %s: %w", opts.Address, ctx.Err())
+		}
+		return nil, fmt.Errorf("CSI driver at %s did not accept a connection within %v (%v): check that the driver is running and that the address points to its socket", opts.Address, opts.ConnectTimeout, err)
+	}
+	c.grpc = gc
+
+	if err := c.waitReady(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.readIdentity(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	opts.Metrics.SetDriverName(c.name)
+	logger.Info("Connected to CSI driver", "driver", c.name, "after", time.Since(start).Round(time.Millisecond), "capabilities", c.caps.String())
+	return c, nil
+}
+
+func (c *Conn) onLoss(ctx context.Context) bool {
+	c.lostMu.Do(func() {
+		klog.FromContext(ctx).Error(nil, "Lost connection to CSI driver", "address", c.opts.Address)
+		close(c.lost)
+	})
+	return c.opts.Reconnect
+}
+
+func (c *Conn) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.ReadyTimeout)
+	defer cancel()
+	err := rpc.ProbeForever(ctx, c.grpc, c.opts.CallTimeout)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return fmt.Errorf("CSI driver at %s did not report ready within %v: check the driver's own logs for why its Probe fails", c.opts.Address, c.opts.ReadyTimeout)
+	}
+	return fmt.Errorf("probing CSI driver at %s: %w", c.opts.Address, err)
+}
+
+func (c *Conn) readIdentity(ctx context.Context) error {
+	callCtx, cancel := c.CallContext(ctx)
+	defer cancel()
+	name, err := rpc.GetDriverName(callCtx, c.grpc)
+	if err != nil {
+		return fmt.Errorf("reading the name of the CSI driver at %s: %w", c.opts.Address, err)
+	}
+	if c.opts.DriverName != "" && c.opts.DriverName != name {
+		return fmt.Errorf("CSI driver at %s is %q, not the expected %q: point the address at the right driver's socket or fix the expected driver name", c.opts.Address, name, c.opts.DriverName)
+	}
+	c.name = name
+	caps, err := readCapabilities(ctx, c)
+	if err != nil {
+		return fmt.Errorf("reading capabilities of CSI driver %q: %w", name, err)
+	}
+	c.caps = caps
+	return nil
+}
+
+// CallContext derives a context bounded by the per-call timeout.
+func (c *Conn) CallContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.opts.CallTimeout)
+}
+
+// CallTimeout is the per-call timeout in force.
+func (c *Conn) CallTimeout() time.Duration { return c.opts.CallTimeout }
+
+// DriverName is the name reported by GetPluginInfo.
+func (c *Conn) DriverName() string { return c.name }
+
+// Capabilities are those read at Connect.
+func (c *Conn) Capabilities() Capabilities { return c.caps }
+
+// Lost is closed when an established connection drops.
+func (c *Conn) Lost() <-chan struct{} { return c.lost }
+
+// GRPC is the underlying client connection, for calls this package does not wrap.
+func (c *Conn) GRPC() *grpc.ClientConn { return c.grpc }
+
+// Identity, Controller, Node and GroupController are typed clients on the connection.
+func (c *Conn) Identity() csi.IdentityClient               { return csi.NewIdentityClient(c.grpc) }
+func (c *Conn) Controller() csi.ControllerClient           { return csi.NewControllerClient(c.grpc) }
+func (c *Conn) Node() csi.NodeClient                       { return csi.NewNodeClient(c.grpc) }
+func (c *Conn) GroupController() csi.GroupControllerClient { return csi.NewGroupControllerClient(c.grpc) }
+
+// Metrics is the manager recording this connection's calls.
+func (c *Conn) Metrics() metrics.CSIMetricsManager { return c.opts.Metrics }
+
+// Close closes the connection; safe to call more than once.
+func (c *Conn) Close() error {
+	var err error
+	c.closeMu.Do(func() {
+		if c.grpc != nil {
+			err = c.grpc.Close()
+		}
+	})
+	return err
+}
+
+// WatchLoss returns an error wrapping ErrConnectionLost once the connection
+// is lost, or nil when ctx ends first. Controllers run it beside their
+// workers and return its error from Run.
+func (c *Conn) WatchLoss(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-c.lost:
+		return fmt.Errorf("%w at %s: restart to re-read the driver's capabilities", ErrConnectionLost, c.opts.Address)
+	}
+}
+
+// NewMetricsManager returns the metrics manager the sidecars use: the
+// histogram csi_sidecar_operations_seconds, driver name set at Connect.
+func NewMetricsManager() metrics.CSIMetricsManager {
+	return metrics.NewCSIMetricsManagerForSidecar("")
+}

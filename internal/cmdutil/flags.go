@@ -1,0 +1,116 @@
+// Package cmdutil is the wiring shared by the example binaries: the upstream
+// flags every sidecar accepts, and Main, which turns them into a client, a
+// CSI connection, a metrics endpoint and a leader-elected run.
+package cmdutil
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/leaderelection"
+)
+
+// Common holds the flags every binary shares.
+type Common struct {
+	CSIAddress     string
+	Kubeconfig     string
+	Master         string
+	Timeout        time.Duration
+	QPS            float64
+	Burst          int
+	HTTPEndpoint   string
+	MetricsAddress string
+	MetricsPath    string
+	ShowVersion    bool
+	Automaxprocs   bool
+	LoggingFormat  string
+	LogFlush       time.Duration
+	LeaderElection leaderelection.Flags
+
+	noCSI bool
+}
+
+// Defaults are the per-binary defaults of the common flags.
+type Defaults struct {
+	// Timeout of each CSI call (provisioner and resizer 10s, snapshotter 1m).
+	Timeout time.Duration
+	// NoCSI leaves out the CSI flags, for controllers that talk to no driver.
+	NoCSI bool
+}
+
+// Register adds the common flags to fs, and klog's flags (--v, --vmodule,
+// --logtostderr, ...).
+func Register(fs *flag.FlagSet, c *Common, d Defaults) {
+	c.noCSI = d.NoCSI
+	if !d.NoCSI {
+		fs.StringVar(&c.CSIAddress, "csi-address", "/run/csi/socket", "Address of the CSI driver socket.")
+		fs.DurationVar(&c.Timeout, "timeout", d.Timeout, "Timeout for each call to the CSI driver.")
+		deprecatedDuration(fs, "connection-timeout", "The driver is waited for up to 30s and then probed until ready; this flag is ignored.")
+	}
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "Path to a kubeconfig; empty means the in-cluster config.")
+	fs.StringVar(&c.Master, "master", "", "Address of the Kubernetes API server; overrides the kubeconfig's.")
+	fs.Float64Var(&c.QPS, "kube-api-qps", kube.DefaultQPS, "QPS of the Kubernetes client (negative: no client-side limit). Upstream's default is 5.")
+	fs.IntVar(&c.Burst, "kube-api-burst", kube.DefaultBurst, "Burst of the Kubernetes client. Upstream's default is 10.")
+	fs.StringVar(&c.HTTPEndpoint, "http-endpoint", "", "TCP address (e.g. :8080) serving metrics and /healthz/leader-election; empty disables it.")
+	fs.StringVar(&c.MetricsAddress, "metrics-address", "", "Deprecated: use --http-endpoint. Address serving metrics only.")
+	fs.StringVar(&c.MetricsPath, "metrics-path", "/metrics", "HTTP path of the metrics.")
+	fs.BoolVar(&c.ShowVersion, "version", false, "Print the version and exit.")
+	fs.BoolVar(&c.Automaxprocs, "automaxprocs", false, "Accepted for compatibility: the Go runtime already sizes GOMAXPROCS from the container's CPU limit.")
+	fs.StringVar(&c.LoggingFormat, "logging-format", "text", "Log format; only \"text\" is supported.")
+	fs.DurationVar(&c.LogFlush, "log-flush-frequency", 5*time.Second, "Maximum time between log flushes.")
+	leaderelection.RegisterFlags(fs, &c.LeaderElection)
+	klog.InitFlags(fs)
+}
+
+// Check validates the parsed flags; every problem is reported at once.
+func (c *Common) Check() error {
+	var errs []error
+	if c.HTTPEndpoint != "" && c.MetricsAddress != "" {
+		errs = append(errs, fmt.Errorf("--http-endpoint and --metrics-address are both set: keep only --http-endpoint"))
+	}
+	if c.LoggingFormat != "text" {
+		errs = append(errs, fmt.Errorf("--logging-format=%q is not supported: use text", c.LoggingFormat))
+	}
+	if !c.noCSI && c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("--timeout=%v must be positive", c.Timeout))
+	}
+	if c.QPS >= 0 && c.Burst <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-burst=%d must be positive", c.Burst))
+	}
+	if err := c.LeaderElection.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	return joinErrs(errs)
+}
+
+// DeprecatedBool registers a removed boolean flag that is accepted, ignored
+// and warned about, so old manifests keep starting.
+func DeprecatedBool(fs *flag.FlagSet, name, why string) {
+	fs.Var(&deprecated{name: name, why: why, boolean: true}, name, "Deprecated and ignored: "+why)
+}
+
+// DeprecatedString registers a removed flag with a value, accepted, ignored
+// and warned about.
+func DeprecatedString(fs *flag.FlagSet, name, why string) {
+	fs.Var(&deprecated{name: name, why: why}, name, "Deprecated and ignored: "+why)
+}
+
+func deprecatedDuration(fs *flag.FlagSet, name, why string) { DeprecatedString(fs, name, why) }
+
+type deprecated struct {
+	name, why, value string
+	boolean          bool
+}
+
+func (d *deprecated) String() string   { return d.value }
+func (d *deprecated) IsBoolFlag() bool { return d.boolean }
+func (d *deprecated) Set(s string) error {
+	d.value = s
+	fmt.Fprintf(os.Stderr, "Warning: flag --%s is deprecated and ignored: %s\n", d.name, d.why)
+	return nil
+}

@@ -1,0 +1,203 @@
+package cmdutil
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/leaderelection"
+)
+
+// Version is set at link time (-ldflags "-X ...cmdutil.Version=...").
+var Version = "devel"
+
+// Program describes one binary.
+type Program struct {
+	// Name of the binary, used in logs and user agents.
+	Name string
+	// LockComponent and LockName choose the Lease: LockName wins when set,
+	// otherwise leaderelection.LockName(LockComponent, driver name).
+	LockComponent string
+	LockName      string
+	Common        *Common
+	// Run runs the controllers until ctx ends; it is called only while
+	// leading when election is enabled.
+	Run func(ctx context.Context, env *Env) error
+}
+
+// Env is what Main built for Run.
+type Env struct {
+	// Config is the rest config with the controller's client budget.
+	Config *rest.Config
+	// Kube is a clientset on Config.
+	Kube kubernetes.Interface
+	// Conn is the ready CSI connection; nil for NoCSI binaries.
+	Conn *csiconn.Conn
+	// Identity is this process's leader-election identity ("" without election).
+	Identity string
+}
+
+// Parse parses args into fs and exits with status 2 on a parse error, like
+// flag.ExitOnError, after printing what to do.
+func Parse(fs *flag.FlagSet, args []string) {
+	fs.Init(fs.Name(), flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "%s: %v (see --help for the accepted flags)\n", fs.Name(), err)
+		os.Exit(2)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "%s: unexpected arguments %q: every option is a --flag\n", fs.Name(), fs.Args())
+		os.Exit(2)
+	}
+}
+
+// Main runs p and returns the process exit code: 0 after a clean shutdown
+// (SIGTERM or SIGINT), 1 on any error, which is logged with what to do.
+func Main(p Program) int {
+	c := p.Common
+	if c.ShowVersion {
+		fmt.Println(p.Name, Version)
+		return 0
+	}
+	if err := c.Check(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
+		return 2
+	}
+	ctx := SignalContext()
+	defer klog.Flush()
+	if err := run(ctx, p); err != nil && ctx.Err() == nil {
+		klog.FromContext(ctx).Error(err, "Exiting", "program", p.Name)
+		writeTerminationLog(err)
+		return 1
+	}
+	klog.FromContext(ctx).Info("Stopped", "program", p.Name)
+	return 0
+}
+
+func run(ctx context.Context, p Program) error {
+	c := p.Common
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting", "program", p.Name, "version", Version)
+
+	cfg, err := kube.RestConfig(c.Kubeconfig, c.Master, float32(c.QPS), c.Burst)
+	if err != nil {
+		return err
+	}
+	cfg = rest.AddUserAgent(cfg, p.Name)
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating Kubernetes client: %w", err)
+	}
+	env := &Env{Config: cfg, Kube: client}
+
+	var metricsMgr = csiconn.NewMetricsManager()
+	driver := ""
+	if !c.noCSI {
+		conn, err := csiconn.Connect(ctx, csiconn.Options{Address: c.CSIAddress, CallTimeout: c.Timeout, Metrics: metricsMgr})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		env.Conn = conn
+		driver = conn.DriverName()
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	var checks []csiconn.HealthChecker
+	var elector *leaderelection.Elector
+	if c.LeaderElection.Enabled {
+		opts := c.LeaderElection.Options
+		opts.LockName = p.LockName
+		if opts.LockName == "" {
+			opts.LockName = leaderelection.LockName(p.LockComponent, driver)
+		}
+		leClient, err := leaderelection.NewClient(cfg, opts)
+		if err != nil {
+			return fmt.Errorf("creating leader election client: %w", err)
+		}
+		elector, err = leaderelection.New(opts, leClient)
+		if err != nil {
+			return err
+		}
+		env.Identity = elector.Identity()
+		if c.HTTPEndpoint != "" {
+			checks = append(checks, elector.HealthCheck())
+		}
+	}
+	if addr := firstNonEmpty(c.HTTPEndpoint, c.MetricsAddress); addr != "" {
+		srv, err := csiconn.NewHTTPServer(csiconn.HTTPOptions{Address: addr, MetricsPath: c.MetricsPath, Checks: checks}, metricsMgr)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return srv.Run(gctx) })
+	}
+	g.Go(func() error {
+		var err error
+		if elector != nil {
+			err = elector.Run(gctx, func(ctx context.Context) error { return p.Run(ctx, env) })
+		} else {
+			err = p.Run(gctx, env)
+		}
+		if err == nil && gctx.Err() == nil {
+			err = errors.New("controllers stopped unexpectedly")
+		}
+		return err
+	})
+	return g.Wait()
+}
+
+// SignalContext is cancelled by the first SIGTERM or SIGINT; a second one
+// exits at once.
+func SignalContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-ch
+		klog.Info("Shutting down: stopping work and releasing the lease (signal again to exit at once)")
+		cancel()
+		<-ch
+		os.Exit(1)
+	}()
+	return ctx
+}
+
+func writeTerminationLog(err error) {
+	// Kubernetes shows this file as the container's termination message.
+	_ = os.WriteFile("/dev/termination-log", []byte(err.Error()), 0o644)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func joinErrs(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}

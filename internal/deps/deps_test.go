@@ -1,0 +1,38 @@
+package deps
+
+// Pins the modules the packages of this repository use, so that go.sum holds
+// them while packages are being written in parallel.
+import (
+	_ "github.com/container-storage-interface/spec/lib/go/csi"
+	_ "github.com/google/uuid"
+	_ "github.com/kubernetes-csi/csi-lib-utils/accessmodes"
+	_ "github.com/kubernetes-csi/csi-lib-utils/connection"
+	_ "github.com/kubernetes-csi/csi-lib-utils/metrics"
+	_ "github.com/kubernetes-csi/csi-lib-utils/protosanitizer"
+	_ "github.com/kubernetes-csi/csi-lib-utils/rpc"
+	_ "github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
+	_ "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
+	_ "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned/fake"
+	_ "github.com/kubernetes-csi/external-snapshotter/client/v8/informers/externalversions"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/prometheus/client_golang/prometheus/promhttp"
+	_ "github.com/spf13/pflag"
+	_ "go.uber.org/goleak"
+	_ "golang.org/x/time/rate"
+	_ "google.golang.org/grpc"
+	_ "k8s.io/client-go/dynamic"
+	_ "k8s.io/client-go/informers"
+	_ "k8s.io/client-go/kubernetes"
+	_ "k8s.io/client-go/kubernetes/fake"
+	_ "k8s.io/client-go/tools/clientcmd"
+	_ "k8s.io/client-go/tools/events"
+	_ "k8s.io/client-go/tools/leaderelection"
+	_ "k8s.io/client-go/tools/record"
+	_ "k8s.io/client-go/util/workqueue"
+	_ "k8s.io/component-base/featuregate"
+	_ "k8s.io/component-base/logs"
+	_ "k8s.io/component-helpers/storage/volume"
+	_ "k8s.io/klog/v2/ktesting"
+	_ "k8s.io/utils/clock/testing"
+	_ "sigs.k8s.io/yaml"
+)

@@ -1,0 +1,106 @@
+// Package kube holds the Kubernetes plumbing every controller shares:
+// client construction with explicit budgets, an event recorder with its own
+// budget, and the informer transform that keeps cached objects small.
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+)
+
+// Default client budget of our binaries. The upstream sidecars default to
+// QPS 5 / burst 10, which caps them at a few operations per second; a
+// current apiserver protects itself with API Priority and Fairness, so ours
+// default higher. --kube-api-qps/--kube-api-burst still override.
+const (
+	DefaultQPS   = 200
+	DefaultBurst = 400
+)
+
+// RestConfig loads a kubeconfig file (or the in-cluster config when path is
+// empty) and applies the client budget; qps < 0 removes client-side limits.
+func RestConfig(kubeconfig, master string, qps float32, burst int) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig != "" || master != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags(master, kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("building Kubernetes client config: %w (pass --kubeconfig, or run in a pod with a service account)", err)
+	}
+	return WithBudget(cfg, qps, burst), nil
+}
+
+// WithBudget returns a copy of cfg with the given QPS and burst; qps < 0
+// removes the client-side limiter altogether.
+func WithBudget(cfg *rest.Config, qps float32, burst int) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.RateLimiter = nil
+	if qps < 0 {
+		c.QPS, c.Burst = -1, 0
+		return c
+	}
+	c.QPS, c.Burst = qps, burst
+	return c
+}
+
+// NewRecorder returns an event recorder for component that writes through
+// its own clientset (a copy of cfg with its own budget, QPS 50 / burst 100),
+// so events never consume the controller's budget and the controller never
+// starves events. The returned stop function flushes and shuts it down.
+func NewRecorder(cfg *rest.Config, component string) (record.EventRecorder, func(), error) {
+	c := WithBudget(cfg, 50, 100)
+	c = rest.AddUserAgent(c, component+"-events")
+	cs, err := kubernetes.NewForConfig(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return RecorderFor(cs, component)
+}
+
+// RecorderFor returns an event recorder writing through client.
+func RecorderFor(client kubernetes.Interface, component string) (record.EventRecorder, func(), error) {
+	b := record.NewBroadcasterWithCorrelatorOptions(record.CorrelatorOptions{
+		// Events of one object are aggregated as usual, but the client-side
+		// spam filter is wider than the default so that failure events of
+		// many objects are not dropped silently.
+		QPS:       50,
+		BurstSize: 200,
+	})
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	rec := b.NewRecorder(scheme.Scheme, v1.EventSource{Component: component})
+	return rec, b.Shutdown, nil
+}
+
+// StripForCache drops the fields no controller here reads from objects
+// before they enter an informer cache: managedFields and the
+// last-applied-configuration annotation. It is a cache.TransformFunc.
+func StripForCache(obj any) (any, error) {
+	if acc, err := meta.Accessor(obj); err == nil {
+		acc.SetManagedFields(nil)
+		if ann := acc.GetAnnotations(); ann != nil {
+			if _, ok := ann[v1.LastAppliedConfigAnnotation]; ok {
+				delete(ann, v1.LastAppliedConfigAnnotation)
+				acc.SetAnnotations(ann)
+			}
+		}
+	}
+	return obj, nil
+}
+
+// LogCacheSync logs while waiting for caches, so a stuck start is visible.
+func LogCacheSync(ctx context.Context, what string) {
+	klog.FromContext(ctx).V(2).Info("Waiting for informer caches to sync", "informers", what)
+}
