@@ -2,8 +2,14 @@ package leaderelection
 
 import (
 	"context"
+	"time"
+
 	"errors"
 	"fmt"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -121,7 +127,7 @@ func (e *Elector) Run(ctx context.Context, work func(ctx context.Context) error)
 		lost     bool
 		workDone = make(chan struct{})
 	)
-	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+	config := leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   e.opts.LeaseDuration,
 		RenewDeadline:   e.opts.RenewDeadline,
@@ -153,11 +159,7 @@ func (e *Elector) Run(ctx context.Context, work func(ctx context.Context) error)
 				}
 			},
 		},
-	})
-	if err != nil {
-		return fmt.Errorf("leader election: %w", err)
 	}
-	e.health.adaptor.SetLeaderElection(le)
 
 	// A standby stops campaigning as soon as ctx ends; a leader's election
 	// is stopped by OnStartedLeading once its work has returned.
@@ -168,7 +170,40 @@ func (e *Elector) Run(ctx context.Context, work func(ctx context.Context) error)
 	})()
 
 	logger.Info("Waiting to acquire the lease")
-	le.Run(electionCtx)
+	for {
+		lock.thaw()
+		le, err := leaderelection.NewLeaderElector(config)
+		if err != nil {
+			return fmt.Errorf("leader election: %w", err)
+		}
+		e.health.adaptor.SetLeaderElection(le)
+		// While standing by, a release of the Lease by its holder restarts
+		// the campaign at once instead of at the next retry period, so a
+		// planned handover takes milliseconds, not seconds.
+		attemptCtx, cancelAttempt := context.WithCancel(electionCtx)
+		released := make(chan struct{})
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			if e.waitForRelease(attemptCtx, lock) && lock.freeze() {
+				close(released)
+				cancelAttempt()
+			}
+		}()
+		le.Run(attemptCtx)
+		cancelAttempt()
+		<-watchDone
+		if lock.acquired.Load() || electionCtx.Err() != nil {
+			break
+		}
+		select {
+		case <-released:
+			logger.V(2).Info("Lease released by its holder, campaigning now")
+			continue
+		default:
+		}
+		break
+	}
 
 	// client-go starts OnStartedLeading in a goroutine once it has acquired
 	// the Lease; the lock saw that write, so wait for the work to return.
@@ -192,25 +227,90 @@ func (e *Elector) Run(ctx context.Context, work func(ctx context.Context) error)
 }
 
 // watchedLock notes when this candidate wrote itself into the Lease, which
-// client-go does just before starting OnStartedLeading.
+// client-go does just before starting OnStartedLeading. While frozen it
+// refuses to acquire, so a campaign being restarted cannot win the race.
 type watchedLock struct {
 	resourcelock.Interface
 	identity string
+
+	mu       sync.Mutex
 	acquired atomic.Bool
+	frozen   bool
+}
+
+var errRestarting = errors.New("campaign restarting")
+
+// freeze stops acquisition for the current campaign; false if already acquired.
+func (l *watchedLock) freeze() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.acquired.Load() {
+		return false
+	}
+	l.frozen = true
+	return true
+}
+
+func (l *watchedLock) thaw() {
+	l.mu.Lock()
+	l.frozen = false
+	l.mu.Unlock()
+}
+
+func (l *watchedLock) write(rec resourcelock.LeaderElectionRecord, do func() error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	mine := rec.HolderIdentity == l.identity
+	if mine && l.frozen {
+		return errRestarting
+	}
+	err := do()
+	if err == nil && mine {
+		l.acquired.Store(true)
+	}
+	return err
 }
 
 func (l *watchedLock) Create(ctx context.Context, rec resourcelock.LeaderElectionRecord) error {
-	err := l.Interface.Create(ctx, rec)
-	if err == nil && rec.HolderIdentity == l.identity {
-		l.acquired.Store(true)
-	}
-	return err
+	return l.write(rec, func() error { return l.Interface.Create(ctx, rec) })
 }
 
 func (l *watchedLock) Update(ctx context.Context, rec resourcelock.LeaderElectionRecord) error {
-	err := l.Interface.Update(ctx, rec)
-	if err == nil && rec.HolderIdentity == l.identity {
-		l.acquired.Store(true)
+	return l.write(rec, func() error { return l.Interface.Update(ctx, rec) })
+}
+
+// waitForRelease watches the Lease and returns true when its holder released
+// it (empty holder) or it was deleted, as long as this candidate has not
+// acquired it; false when ctx ends or after acquisition.
+func (e *Elector) waitForRelease(ctx context.Context, lock *watchedLock) bool {
+	leases := e.client.CoordinationV1().Leases(e.opts.Namespace)
+	selector := fields.OneTermEqualSelector("metadata.name", e.opts.LockName).String()
+	for ctx.Err() == nil && !lock.acquired.Load() {
+		w, err := leases.Watch(ctx, metav1.ListOptions{FieldSelector: selector})
+		if err != nil {
+			// The elector's own polling still works; try the watch again.
+			select {
+			case <-ctx.Done():
+			case <-time.After(e.opts.RetryPeriod):
+			}
+			continue
+		}
+		for ev := range w.ResultChan() {
+			if lock.acquired.Load() {
+				break
+			}
+			switch ev.Type {
+			case watch.Deleted:
+				w.Stop()
+				return true
+			case watch.Modified:
+				if l, ok := ev.Object.(*coordinationv1.Lease); ok && (l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "") {
+					w.Stop()
+					return true
+				}
+			}
+		}
+		w.Stop()
 	}
-	return err
+	return false
 }

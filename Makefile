@@ -1,0 +1,43 @@
+# csi-kit/sidecars
+#   make demo   run the seeds' scenarios on a local control plane
+#   make test   vet + race tests of everything, integration tests included
+#   make bench  benchmarks on the real control plane
+#   make lint   gofmt, go vet, staticcheck
+
+GO        ?= go
+PKGS      ?= ./...
+BENCH_N   ?= 1000
+TEST_TIMEOUT ?= 60m
+
+.PHONY: all test unit controlplane demo bench lint fmt build
+
+all: build
+
+build:
+	$(GO) build ./...
+
+controlplane:
+	@bash testkit/controlplane/build.sh >/dev/null
+
+test: controlplane
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+unit:
+	$(GO) test -race -short -count=1 $(PKGS)
+
+demo: controlplane
+	$(GO) run ./examples/demo
+
+bench: controlplane
+	@mkdir -p bench-results
+	CSIKIT_BENCH_N=$(BENCH_N) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m \
+		./resizer/ ./provisioner/ ./snapshotter/ | tee bench-results/latest.txt
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.1 $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
