@@ -9,7 +9,7 @@ PKGS      ?= ./...
 BENCH_N   ?= 1000
 TEST_TIMEOUT ?= 60m
 
-.PHONY: all test unit controlplane demo bench lint fmt build
+.PHONY: all test unit controlplane demo bench lint fmt build docs
 
 all: build
 
@@ -37,7 +37,10 @@ bench: controlplane
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.1 $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+docs:
+	$(GO) run ./hack/flagdoc
