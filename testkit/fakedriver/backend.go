@@ -314,10 +314,13 @@ func (d *Driver) GroupSnapshots() []GroupSnapshot {
 // It reports false when the volume does not exist.
 func (d *Driver) SetVolumeInUse(id string, inUse bool) bool {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	v, ok := d.be.volumes[id]
 	if ok {
 		v.InUse = inUse
+	}
+	d.mu.Unlock()
+	if ok {
+		_ = d.saveState() // best effort; the next call that saves retries
 	}
 	return ok
 }

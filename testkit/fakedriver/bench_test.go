@@ -14,11 +14,23 @@ import (
 
 // BenchmarkCreateDeleteVolume measures one CreateVolume plus DeleteVolume
 // round trip through the socket, with a backend already holding n volumes:
-// the floor under any sidecar benchmark that uses the fake.
+// the floor under any sidecar benchmark that uses the fake. With
+// state=dir every call also rewrites and syncs the state file.
 func BenchmarkCreateDeleteVolume(b *testing.B) {
-	for _, n := range []int{0, 1000} {
-		b.Run(fmt.Sprintf("existing=%d", n), func(b *testing.B) {
-			d := fakedriver.Start(b, fakedriver.Options{Capabilities: fakedriver.Provisioner})
+	for _, tc := range []struct {
+		n     int
+		state bool
+	}{{0, false}, {1000, false}, {0, true}, {1000, true}} {
+		n, where := tc.n, "memory"
+		if tc.state {
+			where = "dir"
+		}
+		b.Run(fmt.Sprintf("existing=%d/state=%s", n, where), func(b *testing.B) {
+			opts := fakedriver.Options{Capabilities: fakedriver.Provisioner}
+			if tc.state {
+				opts.StateDir = b.TempDir()
+			}
+			d := fakedriver.Start(b, opts)
 			conn, err := grpc.NewClient(d.Endpoint(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				b.Fatal(err)

@@ -17,13 +17,14 @@ import (
 // without topology, each with a capacity and the volumes placed in it.
 
 // configuredPools sizes the pool of each known node's segment: the node's
-// own Capacity if set, else Options.Capacity. Without topology there is
+// own Capacity (Options.NodeCapacity for NodeID) if set, else
+// Options.Capacity. Without topology there is
 // one pool, "".
 func configuredPools(o Options) map[string]int64 {
 	if !o.Capabilities.Topology {
 		return map[string]int64{"": o.Capacity}
 	}
-	pools := map[string]int64{segmentKey(o.Topology): o.Capacity}
+	pools := map[string]int64{segmentKey(o.Topology): cmp.Or(o.NodeCapacity, o.Capacity)}
 	for _, n := range o.Nodes {
 		k := segmentKey(n.Topology)
 		if _, ok := pools[k]; !ok || n.Capacity > 0 {

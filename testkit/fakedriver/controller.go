@@ -180,6 +180,10 @@ func (s controller) ControllerPublishVolume(_ context.Context, req *csi.Controll
 	if !s.d.knownNode(req.GetNodeId()) {
 		return nil, status.Errorf(codes.NotFound, "node %q not found", req.GetNodeId())
 	}
+	if seg := s.d.nodeTopology(req.GetNodeId()); s.d.opts.PublishWithinTopology && v.Topology != nil && !withinSegment(seg, v.Topology) {
+		return nil, status.Errorf(codes.FailedPrecondition, "volume %q lives in %s and cannot be attached to node %q in %s",
+			v.ID, segmentKey(v.Topology), req.GetNodeId(), segmentKey(seg))
+	}
 	pub := publication{readonly: req.GetReadonly(), mode: c.GetAccessMode().GetMode()}
 	resp := &csi.ControllerPublishVolumeResponse{PublishContext: map[string]string{"devicePath": "/dev/fake/" + v.ID}}
 	if old, ok := v.published[req.GetNodeId()]; ok {
@@ -208,6 +212,19 @@ func (d *Driver) knownNode(id string) bool {
 		}
 	}
 	return false
+}
+
+// nodeTopology is the segment of a known node; nil without topology.
+func (d *Driver) nodeTopology(id string) map[string]string {
+	if id == d.opts.NodeID {
+		return d.opts.Topology
+	}
+	for _, n := range d.opts.Nodes {
+		if n.ID == id {
+			return n.Topology
+		}
+	}
+	return nil
 }
 
 func (s controller) ControllerUnpublishVolume(_ context.Context, req *csi.ControllerUnpublishVolumeRequest) (*csi.ControllerUnpublishVolumeResponse, error) {

@@ -98,6 +98,17 @@ func segmentKey(seg map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
+// withinSegment reports whether a node in segment node can reach a volume
+// in segment vol: every key of vol has the same value in node.
+func withinSegment(node, vol map[string]string) bool {
+	for k, v := range vol {
+		if node[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
 // candidateSegments lists where a volume may go, best first: preferred
 // segments, then the other requisite ones, then fallback when the request
 // names none.

@@ -87,10 +87,15 @@
 //     controller and a node plugin on separate sockets cannot be modelled
 //     by two Drivers.
 //   - Publication rules are simplified: any known node can attach any
-//     volume regardless of topology; only access modes and
-//     Options.MaxVolumesPerNode are enforced.
-//   - Durability is modelled only as "the backend survives Restart";
-//     there is no persistence across processes.
+//     volume regardless of topology unless Options.PublishWithinTopology
+//     is set; otherwise only access modes and Options.MaxVolumesPerNode
+//     are enforced.
+//   - Durability is "the backend survives Restart", and with
+//     Options.StateDir it survives the process too: the backend is read
+//     from StateDir/StateFile at the first Serve and rewritten atomically
+//     after every call that may change it. Fault settings and call
+//     records are never saved. One Driver per directory: two processes
+//     sharing a StateDir overwrite each other.
 //   - Timing is real: latency uses the wall clock, so keep it short in
 //     unit tests and prefer Hang with Unhang for ordering.
 //

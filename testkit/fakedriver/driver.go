@@ -27,6 +27,10 @@ type Driver struct {
 
 	faults *faults // has its own lock; never held together with mu
 
+	saveMu sync.Mutex // serialises state file writes; taken before mu
+	saved  []byte     // the state file's content as last written or read
+	loaded bool       // the state file was read; guarded by life
+
 	life   sync.Mutex    // guards the fields below: one serving session
 	srv    *grpc.Server  // nil when stopped
 	stop   chan struct{} // closed by Stop: abandons hung and delayed calls
@@ -129,6 +133,9 @@ func (d *Driver) NodeID() string { return d.opts.NodeID }
 func (d *Driver) serveLocked() error {
 	if d.srv != nil {
 		return errors.New("fakedriver: already serving")
+	}
+	if err := d.loadState(); err != nil {
+		return fmt.Errorf("fakedriver: state: %w", err)
 	}
 	path := d.opts.Endpoint
 	if d.ownDir {

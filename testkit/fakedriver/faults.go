@@ -226,10 +226,14 @@ func (f *faults) injected(method string) (codes.Code, bool) {
 // then runs the handler detached from the client's cancellation. stop is
 // the session's stop channel.
 func (d *Driver) intercept(stop <-chan struct{}) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (_ any, err error) {
 		method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 		hang, delay := d.faults.enter(method, req)
 		defer d.faults.leave(method)
+		if observe := d.opts.Observe; observe != nil {
+			began := time.Now()
+			defer func() { observe(method, err, time.Since(began)) }()
+		}
 		if hang != nil {
 			select {
 			case <-hang:
@@ -258,6 +262,12 @@ func (d *Driver) intercept(stop <-chan struct{}) grpc.UnaryServerInterceptor {
 				return nil, err
 			}
 		}
-		return handler(context.WithoutCancel(ctx), req)
+		resp, err := handler(context.WithoutCancel(ctx), req)
+		if !readOnlyMethods[method] {
+			if serr := d.saveState(); serr != nil && err == nil {
+				return nil, status.Errorf(codes.Internal, "fakedriver: %s took effect but saving the state failed: %v", method, serr)
+			}
+		}
+		return resp, err
 	}
 }

@@ -53,6 +53,13 @@ type Options struct {
 	// accepts them, and their segments are pools of their own.
 	Nodes []Node
 
+	// PublishWithinTopology makes ControllerPublishVolume refuse, with
+	// FailedPrecondition, a node whose segment does not match the volume's,
+	// as a zonal cloud disk cannot attach to a machine in another zone.
+	// Used only with Capabilities.Topology; off, any known node may attach
+	// any volume.
+	PublishWithinTopology bool
+
 	// MaxVolumesPerNode is reported by NodeGetInfo; ControllerPublishVolume
 	// to a node that has this many volumes fails with ResourceExhausted.
 	// 0 means no limit.
@@ -64,6 +71,11 @@ type Options struct {
 	// when a pool is full. 0 means unlimited (GetCapacity reports
 	// math.MaxInt64). A Node's own Capacity overrides it for its segment.
 	Capacity int64
+
+	// NodeCapacity overrides Capacity for the pool of NodeID's own
+	// segment, as Node.Capacity does for the other nodes; 0 means Capacity.
+	// Used only with Capabilities.Topology.
+	NodeCapacity int64
 
 	// MinSize is the smallest volume the backend creates; smaller requests
 	// are rounded up. Also reported by GetCapacity as minimum_volume_size.
@@ -100,6 +112,23 @@ type Options struct {
 	// RequestHistory bounds how many requests Requests keeps per method;
 	// default 100.
 	RequestHistory int
+
+	// StateDir, when set, makes the backend durable: the first Serve loads
+	// it from StateDir/StateFile (creating the directory and the file when
+	// missing), and every call that may change it writes the file again,
+	// atomically (write and rename, no fsync: a killed process leaves the
+	// old or the new state, a machine crash may lose the last writes),
+	// before answering. A call whose write fails answers
+	// Internal although it took effect in memory; the next write catches
+	// up. The file is refused when it belongs to another driver Name.
+	// Empty: the backend lives only in memory.
+	StateDir string
+
+	// Observe, when set, is told of every call the driver answers: the
+	// method's short name, the error it returned (nil on success) and how
+	// long it took, hangs and latency included. It runs on the call's
+	// goroutine, so it must be safe for concurrent use and quick.
+	Observe func(method string, err error, took time.Duration)
 
 	// Now is the clock stamped on snapshots; default time.Now.
 	Now func() time.Time
@@ -236,6 +265,7 @@ func (o Options) Validate() error {
 	}{
 		{"MaxVolumesPerNode", o.MaxVolumesPerNode},
 		{"Capacity", o.Capacity},
+		{"NodeCapacity", o.NodeCapacity},
 		{"MinSize", o.MinSize},
 		{"SizeStep", o.SizeStep},
 		{"NotReadyProbes", int64(o.NotReadyProbes)},
