@@ -1,0 +1,50 @@
+package main
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/csi-kit/sidecars/internal/cmdutil"
+)
+
+// TestSeedFlags parses the flag set of seed 001 and the old spellings.
+func TestSeedFlags(t *testing.T) {
+	fs := flag.NewFlagSet("csi-provisioner", flag.ContinueOnError)
+	var c cmdutil.Common
+	cmdutil.Register(fs, &c, cmdutil.Defaults{Timeout: 10 * time.Second})
+	f := registerFlags(fs)
+	args := []string{"--csi-address=/csi/csi.sock", "--feature-gates=Topology=True", "--volume-name-prefix=local",
+		"--strict-topology=true", "--timeout=150s", "--extra-create-metadata=true", "--enable-leader-election=true",
+		"--leader-election-type=leases", "--retry-interval-start=500ms", "--v=5", "--provisioner=x", "--connection-timeout=15s"}
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	o, err := f.options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.VolumeNamePrefix != "local" || !o.StrictTopology || !o.ExtraCreateMetadata || o.RetryIntervalStart != 500*time.Millisecond ||
+		o.DisableTopology || c.Timeout != 150*time.Second || !c.LeaderElection.Enabled || c.CSIAddress != "/csi/csi.sock" {
+		t.Errorf("options %+v, common %+v", o, c)
+	}
+}
+
+func TestGates(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"Topology=True", true}, {"Topology=false,VolumeAttributesClass=true", true}, {"Nope=true", false},
+		{"HonorPVReclaimPolicy=true", false}, {"Topology", false}, {"Topology=maybe", false},
+	} {
+		if err := (gateFlag{}).Set(tc.in); (err == nil) != tc.ok {
+			t.Errorf("Set(%q) = %v", tc.in, err)
+		}
+	}
+	g := gateFlag{}
+	_ = g.Set("Topology=false")
+	if g.on("Topology") || !g.on("VolumeAttributesClass") || g.on("CrossNamespaceVolumeDataSource") {
+		t.Errorf("gates %v", g)
+	}
+}

@@ -1,0 +1,310 @@
+package provisioner
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	v1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/testkit/fakedriver"
+)
+
+// writeCounter counts mutating requests by resource.
+type writeCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+	total  atomic.Int64
+}
+
+func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			if r.Method != http.MethodGet {
+				parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+				res := parts[len(parts)-1]
+				if r.Method != http.MethodPost && len(parts) >= 2 {
+					res = parts[len(parts)-2]
+				}
+				w.mu.Lock()
+				w.counts[r.Method+" "+res]++
+				w.mu.Unlock()
+				w.total.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	}
+	return c
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func (w *writeCounter) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.counts = map[string]int{}
+	w.total.Store(0)
+}
+
+func (w *writeCounter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var keys []string
+	for k, v := range w.counts {
+		keys = append(keys, fmt.Sprintf("%s=%d", k, v))
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, " ")
+}
+
+func benchN(def int) int {
+	if s := os.Getenv("CSIKIT_BENCH_N"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			return n
+		}
+	}
+	return def
+}
+
+// benchWorkers is CSIKIT_BENCH_WORKERS, default the provisioner's default.
+func benchWorkers() int {
+	if n, err := strconv.Atoi(os.Getenv("CSIKIT_BENCH_WORKERS")); err == nil && n > 0 {
+		return n
+	}
+	return 0
+}
+
+func procStatus(field string) float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, field+":") {
+			f := strings.Fields(l)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// BenchmarkProvision provisions N claims (CSIKIT_BENCH_N, default 1000) of
+// an Immediate class and reports provisions/s and API writes per
+// provision, events included, at upstream's default client budget (QPS 5,
+// burst 10), at ours (200/400) and unthrottled.
+func BenchmarkProvision(b *testing.B) {
+	if cp == nil {
+		b.Skip("needs the control plane (not in -short mode)")
+	}
+	for _, bc := range []struct {
+		name  string
+		qps   float32
+		burst int
+	}{{"qps5", 5, 10}, {"default", kube.DefaultQPS, kube.DefaultBurst}, {"unthrottled", -1, 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				benchProvision(b, bc.qps, bc.burst)
+			}
+		})
+	}
+	b.Run("cache10k", benchCache)
+}
+
+func benchEnv(b *testing.B) (*env, *rest.Config) {
+	ctx := context.Background()
+	id := fmt.Sprintf("%x", time.Now().UnixNano())
+	e := &env{ctx: ctx, ns: "b-" + id, driver: "b" + id + ".csi.test"}
+	cfg := cp.Config()
+	e.kube = kubernetes.NewForConfigOrDie(cfg)
+	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	e.drv = fakedriver.Start(b, fakedriver.Options{Name: e.driver, Capabilities: noTopology(), RequestHistory: 1})
+	return e, cfg
+}
+
+func connectBench(b *testing.B, e *env) *csiconn.Conn {
+	conn, err := csiconn.Connect(e.ctx, csiconn.Options{Address: e.drv.Endpoint()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func createClaims(b *testing.B, e *env, class string, n int) {
+	g := errgroup.Group{}
+	g.SetLimit(32)
+	for i := 0; i < n; i++ {
+		g.Go(func() error {
+			pvc := &v1.PersistentVolumeClaim{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("c-%d", i), Namespace: e.ns},
+				Spec: v1.PersistentVolumeClaimSpec{StorageClassName: &class, AccessModes: []v1.PersistentVolumeAccessMode{v1.ReadWriteOnce},
+					Resources: v1.VolumeResourceRequirements{Requests: v1.ResourceList{v1.ResourceStorage: resource.MustParse("1Gi")}}},
+			}
+			_, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Create(e.ctx, pvc, metav1.CreateOptions{})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func benchProvision(b *testing.B, qps float32, burst int) {
+	n := benchN(1000)
+	if qps > 0 && qps < 50 {
+		n = max(1, min(n, benchN(1000)/5)) // keep the throttled run within minutes
+	}
+	e, cfg := benchEnv(b)
+	conn := connectBench(b, e)
+	class := e.ns + "-std"
+	if _, err := e.kube.StorageV1().StorageClasses().Create(e.ctx, &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: class}, Provisioner: e.driver}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	wc := &writeCounter{counts: map[string]int{}}
+	pcfg := wc.wrap(kube.WithBudget(cfg, qps, burst))
+	client := kubernetes.NewForConfigOrDie(pcfg)
+	rec, stopRec, _ := kube.RecorderFor(kubernetes.NewForConfigOrDie(wc.wrap(kube.WithBudget(cfg, 50, 100))), "csi-provisioner")
+	p, err := New(Options{Workers: benchWorkers()}, client, nil, conn, rec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	createClaims(b, e, class, n)
+	wc.reset()
+	b.ResetTimer()
+	start := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done; stopRec() }()
+	lastReport := start
+	for {
+		got := len(e.drv.Volumes())
+		pvs, _ := p.volumes.List(everything())
+		created := 0
+		for _, pv := range pvs {
+			if pv.Spec.CSI != nil && pv.Spec.CSI.Driver == e.driver {
+				created++
+			}
+		}
+		if created >= n {
+			break
+		}
+		if time.Since(lastReport) > time.Second {
+			fmt.Fprintf(os.Stderr, "provision bench: %d/%d PVs (%d volumes, %d creates, %d writes) after %v\n", created, n, got, e.drv.Calls("CreateVolume"), wc.total.Load(), time.Since(start).Round(time.Second))
+			lastReport = time.Now()
+		}
+		if time.Since(start) > 15*time.Minute {
+			b.Fatalf("only %d/%d PVs after 15m", created, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	time.Sleep(time.Second) // let trailing event writes land
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "provisions/s")
+	b.ReportMetric(float64(wc.total.Load())/float64(n), "writes/op")
+	b.ReportMetric(procStatus("VmHWM")/(1<<20), "peakRSS-MiB")
+	b.ReportMetric(float64(n), "claims")
+	fmt.Fprintf(os.Stderr, "provision bench qps=%v n=%d: %v, writes: %s\n", qps, n, elapsed.Round(time.Millisecond), wc)
+}
+
+// benchCache measures memory per cached bound PVC+PV pair (10,000 pairs,
+// or CSIKIT_BENCH_N*10).
+func benchCache(b *testing.B) {
+	n := benchN(1000) * 10
+	e, cfg := benchEnv(b)
+	conn := connectBench(b, e)
+	class := e.ns + "-std"
+	g := errgroup.Group{}
+	g.SetLimit(32)
+	for i := 0; i < n; i++ {
+		g.Go(func() error {
+			name := fmt.Sprintf("c-%d", i)
+			pvName := fmt.Sprintf("%s-pv-%d", e.ns, i)
+			pvc := &v1.PersistentVolumeClaim{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns, Annotations: map[string]string{
+					annStorageProvisioner: e.driver, "pv.kubernetes.io/bind-completed": "yes"}},
+				Spec: v1.PersistentVolumeClaimSpec{StorageClassName: &class, VolumeName: pvName, AccessModes: []v1.PersistentVolumeAccessMode{v1.ReadWriteOnce},
+					Resources: v1.VolumeResourceRequirements{Requests: v1.ResourceList{v1.ResourceStorage: resource.MustParse("1Gi")}}},
+			}
+			pvc, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Create(e.ctx, pvc, metav1.CreateOptions{})
+			if err != nil {
+				return err
+			}
+			pv := &v1.PersistentVolume{
+				ObjectMeta: metav1.ObjectMeta{Name: pvName, Finalizers: []string{FinalizerPV},
+					Annotations: map[string]string{annProvisionedBy: e.driver, annDeletionSecretName: "", annDeletionSecretNamespace: ""}},
+				Spec: v1.PersistentVolumeSpec{
+					AccessModes: pvc.Spec.AccessModes, Capacity: v1.ResourceList{v1.ResourceStorage: resource.MustParse("1Gi")},
+					ClaimRef:                      &v1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: e.ns, Name: name, UID: pvc.UID},
+					PersistentVolumeReclaimPolicy: v1.PersistentVolumeReclaimDelete, StorageClassName: class,
+					PersistentVolumeSource: v1.PersistentVolumeSource{CSI: &v1.CSIPersistentVolumeSource{Driver: e.driver,
+						VolumeHandle: "vol-" + pvName, VolumeAttributes: map[string]string{provisionerIDKey: "1234-" + e.driver}}},
+				},
+			}
+			_, err = e.kube.CoreV1().PersistentVolumes().Create(e.ctx, pv, metav1.CreateOptions{})
+			return err
+		})
+		if i%2000 == 1999 {
+			fmt.Fprintf(os.Stderr, "cache bench: created %d/%d pairs\n", i+1, n)
+		}
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	time.Sleep(200 * time.Millisecond)
+	rssBefore := procStatus("VmRSS")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heapBefore := ms.HeapInuse
+	p, err := New(Options{}, kubernetes.NewForConfigOrDie(cfg), nil, conn, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for {
+		pvs, _ := p.volumes.List(everything())
+		pvcs, _ := p.claims.List(everything())
+		if len(pvs) >= n && len(pvcs) >= n {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	runtime.GC()
+	time.Sleep(200 * time.Millisecond)
+	runtime.ReadMemStats(&ms)
+	rssAfter := procStatus("VmRSS")
+	b.ReportMetric((rssAfter-rssBefore)/float64(n)/1024, "RSS-KiB/pair")
+	b.ReportMetric(float64(ms.HeapInuse-heapBefore)/float64(n)/1024, "heap-KiB/pair")
+	b.ReportMetric(float64(n), "pairs")
+}

@@ -1,0 +1,301 @@
+package provisioner
+
+import (
+	"context"
+	"sort"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/prometheus/client_golang/prometheus"
+	v1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	storagelisters "k8s.io/client-go/listers/storage/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+)
+
+// Labels of the CSIStorageCapacity objects, as upstream sets them.
+const (
+	labelDriverName  = "csi.storage.k8s.io/drivername"
+	labelManagedBy   = "csi.storage.k8s.io/managed-by"
+	managedByDefault = "external-provisioner"
+)
+
+// capacityController publishes one CSIStorageCapacity per topology segment
+// and StorageClass of the driver. Every trigger (poll tick, Node, CSINode
+// or class change, provision, delete) coalesces into one full pass, which
+// asks the driver for each capacity and writes only what changed.
+type capacityController struct {
+	p       *Provisioner
+	opts    CapacityOptions
+	factory informers.SharedInformerFactory
+	objects storagelisters.CSIStorageCapacityLister
+	synced  cache.InformerSynced
+	trigger chan struct{}
+
+	goal, current, obsolete prometheus.Gauge
+}
+
+func newCapacityController(p *Provisioner) *capacityController {
+	c := &capacityController{p: p, opts: *p.opts.Capacity, trigger: make(chan struct{}, 1),
+		goal: prometheus.NewGauge(prometheus.GaugeOpts{Name: "csistoragecapacities_desired_goal",
+			Help: "Number of CSIStorageCapacity objects that are supposed to be managed automatically."}),
+		current: prometheus.NewGauge(prometheus.GaugeOpts{Name: "csistoragecapacities_desired_current",
+			Help: "Number of CSIStorageCapacity objects that exist and are supposed to be managed automatically."}),
+		obsolete: prometheus.NewGauge(prometheus.GaugeOpts{Name: "csistoragecapacities_obsolete",
+			Help: "Number of CSIStorageCapacity objects that exist and will be deleted automatically."}),
+	}
+	if p.opts.Registerer != nil {
+		p.opts.Registerer.MustRegister(c.goal, c.current, c.obsolete)
+	}
+	sel := labels.Set{labelDriverName: p.name, labelManagedBy: managedByDefault}.String()
+	c.factory = informers.NewSharedInformerFactoryWithOptions(p.kube, p.opts.Resync,
+		informers.WithNamespace(c.opts.Namespace), informers.WithTransform(stripForCache),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
+	inf := c.factory.Storage().V1().CSIStorageCapacities()
+	c.objects, c.synced = inf.Lister(), inf.Informer().HasSynced
+	poke := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.poke() },
+		UpdateFunc: func(any, any) { c.poke() },
+		DeleteFunc: func(any) { c.poke() },
+	}
+	inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(any) { c.poke() }})
+	p.factory.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { c.poke() },
+		UpdateFunc: func(o, n any) {
+			if a, ok := o.(*v1.Node); ok {
+				if b, ok := n.(*v1.Node); ok && labels.Equals(a.Labels, b.Labels) {
+					return
+				}
+			}
+			c.poke()
+		},
+		DeleteFunc: func(any) { c.poke() },
+	})
+	p.factory.Storage().V1().CSINodes().Informer().AddEventHandler(poke)
+	p.factory.Storage().V1().StorageClasses().Informer().AddEventHandler(poke)
+	return c
+}
+
+func (c *capacityController) poke() {
+	select {
+	case c.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// refreshForVolume asks for a pass after a volume came or went.
+func (c *capacityController) refreshForVolume(*v1.PersistentVolume) { c.poke() }
+
+func (c *capacityController) run(ctx context.Context) {
+	logger := klog.FromContext(ctx).WithName("capacity")
+	ctx = klog.NewContext(ctx, logger)
+	c.factory.Start(ctx.Done())
+	defer c.factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
+		return
+	}
+	tick := c.p.opts.Clock.NewTicker(c.opts.PollInterval)
+	defer tick.Stop()
+	backoff := c.p.opts.RetryIntervalStart
+	c.poke()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.trigger:
+		case <-tick.C():
+		}
+		if err := c.sync(ctx); err != nil && ctx.Err() == nil {
+			logger.Error(err, "Updating CSIStorageCapacity objects failed; will retry", "after", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.p.opts.Clock.After(backoff):
+			}
+			backoff = min(2*backoff, c.p.opts.RetryIntervalMax)
+			c.poke()
+			continue
+		}
+		backoff = c.p.opts.RetryIntervalStart
+	}
+}
+
+// capacityItem is one (segment, class) pair.
+type capacityItem struct {
+	segment term
+	class   *storagev1.StorageClass
+}
+
+func (i capacityItem) key() string { return i.segment.String() + "|" + i.class.Name }
+
+// segments lists the driver's distinct topology segments.
+func (c *capacityController) segments() ([]term, error) {
+	cns, err := c.p.csiNodes.List(everything())
+	if err != nil {
+		return nil, err
+	}
+	var out []term
+	for _, cn := range cns {
+		found := false
+		for _, d := range cn.Spec.Drivers {
+			found = found || d.Name == c.p.name
+		}
+		if !found {
+			continue
+		}
+		keys := append([]string{}, csiNodeKeys(cn, c.p.name)...)
+		sort.Strings(keys)
+		node, err := c.p.nodes.Get(cn.Name)
+		if err != nil {
+			continue
+		}
+		if t, err := nodeSegment(node, keys); err == nil {
+			out = append(out, t)
+		}
+	}
+	return dedupe(out), nil
+}
+
+func (c *capacityController) items() ([]capacityItem, error) {
+	segs, err := c.segments()
+	if err != nil {
+		return nil, err
+	}
+	classes, err := c.p.classes.List(everything())
+	if err != nil {
+		return nil, err
+	}
+	var out []capacityItem
+	for _, cl := range classes {
+		if cl.Provisioner != c.p.name {
+			continue
+		}
+		wffc := cl.VolumeBindingMode != nil && *cl.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer
+		if !wffc && !c.opts.ForImmediateBinding {
+			continue
+		}
+		for _, s := range segs {
+			out = append(out, capacityItem{segment: s, class: cl})
+		}
+	}
+	return out, nil
+}
+
+// sync runs one full pass.
+func (c *capacityController) sync(ctx context.Context) error {
+	items, err := c.items()
+	if err != nil {
+		return err
+	}
+	existing, err := c.objects.CSIStorageCapacities(c.opts.Namespace).List(everything())
+	if err != nil {
+		return err
+	}
+	byKey := map[string]*storagev1.CSIStorageCapacity{}
+	var stale []*storagev1.CSIStorageCapacity
+	dups := 0
+	for _, o := range existing {
+		k := objectKey(o)
+		if _, dup := byKey[k]; dup || k == "" {
+			dups++
+			stale = append(stale, o)
+			continue
+		}
+		byKey[k] = o
+	}
+	want := map[string]bool{}
+	var firstErr error
+	for _, it := range items {
+		want[it.key()] = true
+		if err := c.syncItem(ctx, it, byKey[it.key()]); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	for k, o := range byKey {
+		if !want[k] {
+			stale = append(stale, o)
+		}
+	}
+	c.goal.Set(float64(len(items)))
+	c.current.Set(float64(len(byKey) - (len(stale) - dups)))
+	c.obsolete.Set(float64(len(stale)))
+	for _, o := range stale {
+		err := c.p.kube.StorageV1().CSIStorageCapacities(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+func objectKey(o *storagev1.CSIStorageCapacity) string {
+	seg := term{}
+	if o.NodeTopology != nil {
+		if len(o.NodeTopology.MatchExpressions) > 0 {
+			return ""
+		}
+		for k, v := range o.NodeTopology.MatchLabels {
+			seg[k] = v
+		}
+	}
+	return seg.String() + "|" + o.StorageClassName
+}
+
+func (c *capacityController) syncItem(ctx context.Context, it capacityItem, obj *storagev1.CSIStorageCapacity) error {
+	req := &csi.GetCapacityRequest{Parameters: it.class.Parameters}
+	if len(it.segment) > 0 {
+		req.AccessibleTopology = &csi.Topology{Segments: map[string]string(it.segment)}
+	}
+	callCtx, cancel := c.p.callCtx(ctx)
+	resp, err := c.p.ctrl.GetCapacity(callCtx, req)
+	cancel()
+	if err != nil {
+		return err
+	}
+	capacity := resource.NewQuantity(resp.AvailableCapacity, resource.BinarySI)
+	var maxSize *resource.Quantity
+	if resp.MaximumVolumeSize != nil {
+		maxSize = resource.NewQuantity(resp.MaximumVolumeSize.Value, resource.BinarySI)
+	}
+	if obj == nil {
+		o := &storagev1.CSIStorageCapacity{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "csisc-", Namespace: c.opts.Namespace,
+				Labels: map[string]string{labelDriverName: c.p.name, labelManagedBy: managedByDefault}},
+			StorageClassName:  it.class.Name,
+			NodeTopology:      &metav1.LabelSelector{MatchLabels: map[string]string(it.segment)},
+			Capacity:          capacity,
+			MaximumVolumeSize: maxSize,
+		}
+		if c.opts.Owner != nil {
+			o.OwnerReferences = []metav1.OwnerReference{*c.opts.Owner}
+		}
+		_, err := c.p.kube.StorageV1().CSIStorageCapacities(c.opts.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		return err
+	}
+	sameMax := (obj.MaximumVolumeSize == nil) == (maxSize == nil) && (maxSize == nil || obj.MaximumVolumeSize.Cmp(*maxSize) == 0)
+	ownerOK := c.opts.Owner == nil || hasOwner(obj, c.opts.Owner)
+	if obj.Capacity != nil && obj.Capacity.Cmp(*capacity) == 0 && sameMax && ownerOK {
+		return nil
+	}
+	o := obj.DeepCopy()
+	o.Capacity, o.MaximumVolumeSize = capacity, maxSize
+	if !ownerOK {
+		o.OwnerReferences = append(o.OwnerReferences, *c.opts.Owner)
+	}
+	_, err = c.p.kube.StorageV1().CSIStorageCapacities(o.Namespace).Update(ctx, o, metav1.UpdateOptions{})
+	return err
+}
+
+func hasOwner(o *storagev1.CSIStorageCapacity, owner *metav1.OwnerReference) bool {
+	for _, r := range o.OwnerReferences {
+		if r.UID == owner.UID {
+			return true
+		}
+	}
+	return false
+}

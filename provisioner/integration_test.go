@@ -1,0 +1,109 @@
+package provisioner
+
+import (
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/csi-kit/sidecars/testkit/fakedriver"
+)
+
+func noTopology() fakedriver.Capabilities {
+	c := fakedriver.Provisioner
+	c.Topology = false
+	c.PublishUnpublish = false
+	return c
+}
+
+func TestImmediateDeleteAndRetain(t *testing.T) {
+	e := newEnv(t, fakedriver.Options{Capabilities: noTopology()})
+	e.start(Options{ExtraCreateMetadata: true, NormalEvents: true}, nil)
+	del := e.class("delete", func(sc *storagev1.StorageClass) {
+		sc.Parameters = map[string]string{"type": "fast", "csi.storage.k8s.io/fstype": "xfs"}
+		sc.MountOptions = []string{"noatime"}
+	})
+	retain := e.class("retain", func(sc *storagev1.StorageClass) {
+		r := v1.PersistentVolumeReclaimRetain
+		sc.ReclaimPolicy = &r
+	})
+	a := e.claim("a", del.Name, "1Gi", nil)
+	b := e.claim("b", retain.Name, "2Gi", nil)
+
+	pv := e.waitBound("a")
+	if pv.Name != "pvc-"+string(a.UID) {
+		t.Errorf("PV name %s, want pvc-<uid>", pv.Name)
+	}
+	if pv.Annotations[annProvisionedBy] != e.driver || !hasFinalizer(pv.Finalizers, FinalizerPV) ||
+		pv.Spec.PersistentVolumeReclaimPolicy != v1.PersistentVolumeReclaimDelete || pv.Spec.CSI.FSType != "xfs" ||
+		len(pv.Spec.MountOptions) != 1 || pv.Spec.ClaimRef.UID != a.UID {
+		t.Errorf("PV %s: annotations %v finalizers %v policy %s fsType %q mount %v", pv.Name, pv.Annotations, pv.Finalizers,
+			pv.Spec.PersistentVolumeReclaimPolicy, pv.Spec.CSI.FSType, pv.Spec.MountOptions)
+	}
+	reqs := e.drv.Requests("CreateVolume")
+	found := false
+	for _, r := range reqs {
+		p := r.(interface{ GetParameters() map[string]string }).GetParameters()
+		if p[keyPVCName] == "a" {
+			found = true
+			if p["type"] != "fast" || p[keyPVCNamespace] != e.ns || p[keyPVName] != pv.Name || p["csi.storage.k8s.io/fstype"] != "" {
+				t.Errorf("CreateVolume parameters %v", p)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no CreateVolume for claim a with extra metadata in %d requests", len(reqs))
+	}
+	e.waitEvent("a", ReasonProvisioningSucceeded, pv.Name)
+
+	pvb := e.waitBound("b")
+	if hasFinalizer(pvb.Finalizers, FinalizerPV) {
+		t.Errorf("Retain PV has the deletion finalizer")
+	}
+	e.deleteClaim("a")
+	e.deleteClaim("b")
+	e.eventually("PV of a deleted", 30*time.Second, func() (bool, error) {
+		_, err := e.kube.CoreV1().PersistentVolumes().Get(e.ctx, pv.Name, metav1.GetOptions{})
+		return err != nil, nil
+	})
+	e.eventually("Retain PV released", 30*time.Second, func() (bool, error) {
+		p, err := e.kube.CoreV1().PersistentVolumes().Get(e.ctx, pvb.Name, metav1.GetOptions{})
+		return err == nil && p.Status.Phase == v1.VolumeReleased, err
+	})
+	vols := e.drv.Volumes()
+	if len(vols) != 1 || vols[0].Name != pvb.Name {
+		t.Errorf("backend volumes %v, want only the retained %s", vols, pvb.Name)
+	}
+	_ = b
+}
+
+// TestZonalWFFC (seed 003): the PV's node affinity follows the zone of the
+// node the scheduler picked.
+func TestZonalWFFC(t *testing.T) {
+	zoneKey := "topology.example.com/zone"
+	e := newEnv(t, fakedriver.Options{Capabilities: fakedriver.Provisioner, NodeID: "x",
+		Topology: map[string]string{zoneKey: "z1"},
+		Nodes:    []fakedriver.Node{{ID: "y", Topology: map[string]string{zoneKey: "z2"}}}})
+	e.node(e.ns+"-n1", map[string]string{zoneKey: "z1", "test": e.ns}, zoneKey)
+	e.node(e.ns+"-n2", map[string]string{zoneKey: "z2", "test": e.ns}, zoneKey)
+	e.start(Options{}, nil)
+	sc := e.class("zonal", wffcMode)
+	e.claim("data", sc.Name, "1Gi", nil)
+	time.Sleep(time.Second) // a WFFC claim must not be provisioned before a pod uses it
+	if n := e.drv.Calls("CreateVolume"); n != 0 {
+		t.Fatalf("CreateVolume called %d times before scheduling", n)
+	}
+	e.pod("app", map[string]string{zoneKey: "z2", "test": e.ns}, "data")
+	pv := e.waitBound("data")
+	aff := pv.Spec.NodeAffinity
+	if aff == nil || len(aff.Required.NodeSelectorTerms) != 1 || aff.Required.NodeSelectorTerms[0].MatchExpressions[0].Key != zoneKey ||
+		aff.Required.NodeSelectorTerms[0].MatchExpressions[0].Values[0] != "z2" {
+		t.Errorf("node affinity %+v, want zone z2", aff)
+	}
+	pvc := e.getClaim("data")
+	if pvc.Annotations[annSelectedNode] != e.ns+"-n2" {
+		t.Errorf("selected node %q", pvc.Annotations[annSelectedNode])
+	}
+}

@@ -1,0 +1,160 @@
+package provisioner
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+)
+
+// Defaults of Options. They equal the upstream flags' defaults.
+const (
+	DefaultVolumeNamePrefix     = "pvc"
+	DefaultTimeout              = 10 * time.Second
+	DefaultWorkers              = 100
+	DefaultRetryIntervalStart   = time.Second
+	DefaultRetryIntervalMax     = 5 * time.Minute
+	DefaultCapacityPollInterval = time.Minute
+	DefaultResync               = 15 * time.Minute
+)
+
+// Options configures a Provisioner. A zero field means "use the default".
+type Options struct {
+	// VolumeNamePrefix is the start of every volume and PV name; default "pvc".
+	VolumeNamePrefix string
+	// VolumeNameUUIDLength cuts the PVC UID (dashes removed) to this many
+	// characters; 0 or negative keeps the whole UID with dashes.
+	VolumeNameUUIDLength int
+	// Timeout bounds every CSI call; default 10s.
+	Timeout time.Duration
+	// Workers is the number of claims and of volumes handled in parallel;
+	// default 100.
+	Workers int
+	// RetryIntervalStart and RetryIntervalMax bound the per-item exponential
+	// backoff; defaults 1s and 5m.
+	RetryIntervalStart, RetryIntervalMax time.Duration
+	// Resync re-examines every cached claim and volume this often; default 15m.
+	Resync time.Duration
+
+	// DefaultFSType is the fsType when the class names none.
+	DefaultFSType string
+	// ExtraCreateMetadata adds the PVC name and namespace and the PV name to
+	// CreateVolume parameters.
+	ExtraCreateMetadata bool
+	// ControllerPublishReadOnly marks PVs whose only access mode is
+	// ReadOnlyMany read-only.
+	ControllerPublishReadOnly bool
+	// AllowVolumeModeConversion turns off the guard against restoring a
+	// snapshot into a PVC of another volume mode (upstream
+	// --prevent-volume-mode-conversion=false).
+	AllowVolumeModeConversion bool
+
+	// DisableTopology ignores the driver's accessibility constraints (feature
+	// gate Topology=false).
+	DisableTopology bool
+	// StrictTopology sends only the selected node's segment.
+	StrictTopology bool
+	// NoImmediateTopology sends no topology for Immediate claims without
+	// allowedTopologies (upstream --immediate-topology=false).
+	NoImmediateTopology bool
+	// DisableVolumeAttributesClass ignores spec.volumeAttributesClassName.
+	DisableVolumeAttributesClass bool
+
+	// NoIntent skips the intent record on the PVC (annotation and finalizer
+	// written before CreateVolume). It saves one PVC write per volume and
+	// gives up the no-leak guarantee: a restart, a leader change or a PVC
+	// deleted during a create that timed out may leave a volume behind.
+	NoIntent bool
+	// NormalEvents emits the Normal "Provisioning" (per attempt) and
+	// "ProvisioningSucceeded" events as upstream does. Off, only Warning
+	// events are written, so a successful provision costs no event write.
+	NormalEvents bool
+
+	// Capacity enables CSIStorageCapacity publishing (upstream
+	// --enable-capacity).
+	Capacity *CapacityOptions
+
+	// Registerer receives the provisioner's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Clock is the provisioner's time source; default the real clock.
+	Clock clock.WithTicker
+}
+
+// CapacityOptions configures CSIStorageCapacity publishing.
+type CapacityOptions struct {
+	// Namespace holds the objects (upstream env NAMESPACE). Required.
+	Namespace string
+	// Owner, when set, becomes the controller owner of every object, so they
+	// go away with the deployment.
+	Owner *metav1.OwnerReference
+	// PollInterval re-reads every capacity; default 1m.
+	PollInterval time.Duration
+	// ForImmediateBinding also publishes for Immediate classes.
+	ForImmediateBinding bool
+	// Workers updating objects; default 1.
+	Workers int
+}
+
+func (o Options) withDefaults() Options {
+	if o.VolumeNamePrefix == "" {
+		o.VolumeNamePrefix = DefaultVolumeNamePrefix
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Workers == 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.RetryIntervalStart == 0 {
+		o.RetryIntervalStart = DefaultRetryIntervalStart
+	}
+	if o.RetryIntervalMax == 0 {
+		o.RetryIntervalMax = DefaultRetryIntervalMax
+	}
+	if o.Resync == 0 {
+		o.Resync = DefaultResync
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Capacity != nil {
+		c := *o.Capacity
+		if c.PollInterval == 0 {
+			c.PollInterval = DefaultCapacityPollInterval
+		}
+		if c.Workers == 0 {
+			c.Workers = 1
+		}
+		o.Capacity = &c
+	}
+	return o
+}
+
+// Validate reports every bad field at once.
+func (o Options) Validate() error {
+	var errs []error
+	if o.VolumeNameUUIDLength > 32 {
+		errs = append(errs, fmt.Errorf("VolumeNameUUIDLength %d: must be at most 32", o.VolumeNameUUIDLength))
+	}
+	if o.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("Timeout %v: must be positive", o.Timeout))
+	}
+	if o.Workers < 0 {
+		errs = append(errs, fmt.Errorf("Workers %d: must be positive", o.Workers))
+	}
+	if o.RetryIntervalStart < 0 || o.RetryIntervalMax < o.RetryIntervalStart {
+		errs = append(errs, fmt.Errorf("RetryIntervalStart %v / RetryIntervalMax %v: need 0 < start <= max", o.RetryIntervalStart, o.RetryIntervalMax))
+	}
+	if c := o.Capacity; c != nil {
+		if c.Namespace == "" {
+			errs = append(errs, errors.New("Capacity.Namespace: required"))
+		}
+		if c.PollInterval < 0 {
+			errs = append(errs, fmt.Errorf("Capacity.PollInterval %v: must be positive", c.PollInterval))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,141 @@
+package provisioner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+
+	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/params"
+)
+
+// syncVolume handles one PV name: finalizer upkeep and reclaim Delete.
+func (p *Provisioner) syncVolume(ctx context.Context, name string) error {
+	pv, err := p.volumes.Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("pv", name))
+	switch decideVolume(pv, p.name) {
+	case volumeAddFinalizer:
+		return p.patchPVFinalizers(ctx, pv, append(append([]string{}, pv.Finalizers...), FinalizerPV))
+	case volumeRemoveFinalizer:
+		return p.patchPVFinalizers(ctx, pv, withoutFinalizer(pv.Finalizers, FinalizerPV))
+	case volumeDelete:
+		return p.delete(ctx, pv)
+	}
+	return nil
+}
+
+func (p *Provisioner) patchPVFinalizers(ctx context.Context, pv *v1.PersistentVolume, fins []string) error {
+	var list any = fins
+	if len(fins) == 0 {
+		list = nil
+	}
+	data, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": pv.ResourceVersion, "finalizers": list}})
+	_, err := p.kube.CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType, data, metav1.PatchOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case apierrors.IsConflict(err):
+		return errRetryLater
+	}
+	return err
+}
+
+// errInUse is returned while a VolumeAttachment names the PV.
+var errInUse = errors.New("volume is still attached")
+
+func (p *Provisioner) delete(ctx context.Context, pv *v1.PersistentVolume) (err error) {
+	start := p.opts.Clock.Now()
+	defer func() {
+		if !errors.Is(err, errRetryLater) {
+			p.met.delete(pv.Spec.StorageClassName, p.opts.Clock.Since(start), err)
+		}
+	}()
+	if pv.Spec.CSI == nil {
+		return p.deleteFailed(pv, errors.New("PV has no CSI source"))
+	}
+	if p.attachments != nil {
+		vas, err := p.attachments.List(everything())
+		if err != nil {
+			return err
+		}
+		for _, va := range vas {
+			if va.Spec.Source.PersistentVolumeName != nil && *va.Spec.Source.PersistentVolumeName == pv.Name {
+				return p.deleteFailed(pv, fmt.Errorf("persistentvolume %s is still attached to node %s: %w", pv.Name, va.Spec.NodeName, errInUse))
+			}
+		}
+	}
+	secrets, err := p.deletionSecrets(ctx, pv)
+	if err != nil {
+		return p.deleteFailed(pv, err)
+	}
+	callCtx, cancel := p.callCtx(ctx)
+	_, err = p.ctrl.DeleteVolume(callCtx, &csi.DeleteVolumeRequest{VolumeId: pv.Spec.CSI.VolumeHandle, Secrets: secrets})
+	cancel()
+	if err != nil && csiconn.Code(err).String() != "NotFound" {
+		return p.deleteFailed(pv, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Deleted volume", "volume", pv.Spec.CSI.VolumeHandle)
+	if pv.DeletionTimestamp == nil {
+		if err := p.kube.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &pv.UID}}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting PV %s: %w", pv.Name, err)
+		}
+	}
+	if hasFinalizer(pv.Finalizers, FinalizerPV) {
+		if err := p.patchPVFinalizers(ctx, pv, withoutFinalizer(pv.Finalizers, FinalizerPV)); err != nil && !errors.Is(err, errRetryLater) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Provisioner) deleteFailed(pv *v1.PersistentVolume, err error) error {
+	p.rec.Event(pv, v1.EventTypeWarning, ReasonVolumeFailedDelete, err.Error())
+	return fmt.Errorf("deleting volume of PV %s: %w", pv.Name, err)
+}
+
+// deletionSecrets reads the delete secrets: the PV annotations when both
+// are present (a missing secret is logged and skipped), else the class's
+// provisioner secret (none when the class or the claim reference is gone).
+func (p *Provisioner) deletionSecrets(ctx context.Context, pv *v1.PersistentVolume) (map[string]string, error) {
+	name, okN := pv.Annotations[annDeletionSecretName]
+	ns, okNS := pv.Annotations[annDeletionSecretNamespace]
+	if okN && okNS {
+		if name == "" || ns == "" {
+			return nil, nil
+		}
+		s, err := params.FetchSecret(ctx, p.kube.CoreV1(), &v1.SecretReference{Name: name, Namespace: ns})
+		if err != nil {
+			klog.FromContext(ctx).Info("Deleting without the deletion secret", "err", err)
+			return nil, nil
+		}
+		return s, nil
+	}
+	class, err := p.classes.Get(pv.Spec.StorageClassName)
+	if err != nil || pv.Spec.ClaimRef == nil {
+		return nil, nil
+	}
+	pvc := &v1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: pv.Spec.ClaimRef.Name, Namespace: pv.Spec.ClaimRef.Namespace}}
+	if c, err := p.claims.PersistentVolumeClaims(pvc.Namespace).Get(pvc.Name); err == nil {
+		pvc = c
+	}
+	ref, err := params.ProvisionerSecret.Resolve(class.Parameters, params.ProvisionVars(pv.Name, pvc))
+	if err != nil {
+		return nil, err
+	}
+	return params.FetchSecret(ctx, p.kube.CoreV1(), ref)
+}
