@@ -1,0 +1,38 @@
+// Package resizer drives the PersistentVolumeClaims of one CSI driver to the
+// size their users request, and applies VolumeAttributesClass changes.
+//
+// # Basics
+//
+//	drv, err := resizer.NewCSIDriver(ctx, conn) // conn from csiconn.Connect
+//	r, err := resizer.New(resizer.Options{}, kubeClient, drv)
+//	err = r.Run(ctx) // blocks until ctx ends or the driver connection is lost
+//
+// Every decision the controller takes is a pure function in decide.go and
+// decide_modify.go ([Decide], [TargetSize], [DecideModify]) and every status
+// change a pure function in status.go ([MarkExpanded], [MarkFailed], ...),
+// so driver authors can unit-test their resize logic without a cluster.
+//
+// # Guarantees
+//
+//   - One work queue serialises resize and modify of a PVC: they never race
+//     on its status.
+//   - A successful resize costs at most three API writes: one PV patch, one
+//     PVC status patch (allocatedResources, allocatedResourceStatuses,
+//     conditions, capacity and the node-expansion annotation together) and
+//     one event.
+//   - Infeasible requests (InvalidArgument, OutOfRange, NotFound) are marked
+//     ControllerResizeInfeasible and retried only after
+//     Options.RetryIntervalMax or when the user changes the request.
+//   - For drivers that expand only OFFLINE, a PVC used by a pod is not
+//     expanded; it is requeued as soon as the last pod using it is gone.
+//     Pods are cached as namespace, name, phase and claim names only.
+//   - Run returns an error wrapping csiconn.ErrConnectionLost when the
+//     driver goes away; it never exits the process.
+//
+// # Caveats
+//
+//   - Migrated in-tree volumes are not handled: only PVs with spec.csi of
+//     this driver are resized.
+//   - Final-error memory (which pins the target size after a transient
+//     error) lives in the process; a restart forgets it, as upstream does.
+package resizer

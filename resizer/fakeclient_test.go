@@ -1,0 +1,167 @@
+package resizer_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2/ktesting"
+
+	"github.com/csi-kit/sidecars/resizer"
+)
+
+// recordingDriver is a resizer.Driver that records its calls.
+type recordingDriver struct {
+	mu      sync.Mutex
+	expands []resizer.ExpandRequest
+	caps    *resizer.DriverCapabilities
+	errs    []error // returned by the next calls, in order
+}
+
+func (d *recordingDriver) Name() string { return "rec.csi.test" }
+func (d *recordingDriver) Capabilities() resizer.DriverCapabilities {
+	if d.caps != nil {
+		return *d.caps
+	}
+	return resizer.DriverCapabilities{ControllerExpand: true, ExpandOnline: true}
+}
+func (d *recordingDriver) ExpandVolume(_ context.Context, req resizer.ExpandRequest) (int64, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.expands = append(d.expands, req)
+	if len(d.errs) > 0 {
+		err := d.errs[0]
+		d.errs = d.errs[1:]
+		return 0, false, err
+	}
+	return req.RequiredBytes, false, nil
+}
+func (d *recordingDriver) ModifyVolume(context.Context, resizer.ModifyRequest) error { return nil }
+func (d *recordingDriver) calls() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.expands)
+}
+
+// A PVC seen before its PV is expanded once the PV appears (the PV add
+// handler enqueues its claim), with no resync. The fake clientset is used
+// because the PV binder of a real control plane resets such a claim.
+func TestPVArrivesAfterPVC(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	pvc := pvcFixture("30Gi", "20Gi")
+	client := fake.NewClientset(pvc)
+	drv := &recordingDriver{}
+	r, err := resizer.New(resizer.Options{Recorder: record.NewFakeRecorder(100), ResyncPeriod: -1}, client, drv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	<-r.Started()
+	if drv.calls() != 0 {
+		t.Fatalf("expanded without a PV")
+	}
+	if _, err := client.CoreV1().PersistentVolumes().Create(ctx, pvFixture("20Gi", "rec.csi.test"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for drv.calls() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("PVC not expanded after its PV appeared")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for time.Now().Before(deadline) {
+		pv, _ := client.CoreV1().PersistentVolumes().Get(ctx, "pv-1", metav1.GetOptions{})
+		if q := pv.Spec.Capacity[v1.ResourceStorage]; q.String() == "30Gi" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Error("PV capacity not updated")
+}
+
+func pvcFixture(s, c string) *v1.PersistentVolumeClaim {
+	return &v1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "data", UID: "u1", ResourceVersion: "1"},
+		Spec: v1.PersistentVolumeClaimSpec{VolumeName: "pv-1",
+			Resources: v1.VolumeResourceRequirements{Requests: v1.ResourceList{v1.ResourceStorage: mustQ(s)}}},
+		Status: v1.PersistentVolumeClaimStatus{Phase: v1.ClaimBound, Capacity: v1.ResourceList{v1.ResourceStorage: mustQ(c)}},
+	}
+}
+
+func pvFixture(p, driver string) *v1.PersistentVolume {
+	return &v1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "pv-1", UID: "pv-u1"},
+		Spec: v1.PersistentVolumeSpec{
+			Capacity:               v1.ResourceList{v1.ResourceStorage: mustQ(p)},
+			AccessModes:            []v1.PersistentVolumeAccessMode{v1.ReadWriteOnce},
+			PersistentVolumeSource: v1.PersistentVolumeSource{CSI: &v1.CSIPersistentVolumeSource{Driver: driver, VolumeHandle: "h-1"}},
+			ClaimRef:               &v1.ObjectReference{Namespace: "default", Name: "data", UID: "u1"},
+		},
+	}
+}
+
+// A driver that declares neither ONLINE nor OFFLINE and answers
+// FailedPrecondition while a pod uses the PVC is not called again until
+// the pod is gone (upstream's "pvc-inuse with failedprecondition"), then
+// expanded at once.
+func TestInUseReactiveForUndeclaredMode(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	pod := &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "app"},
+		Spec: v1.PodSpec{Volumes: []v1.Volume{{Name: "d", VolumeSource: v1.VolumeSource{
+			PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}},
+		Status: v1.PodStatus{Phase: v1.PodRunning},
+	}
+	client := fake.NewClientset(pvcFixture("30Gi", "20Gi"), pvFixture("20Gi", "rec.csi.test"), pod)
+	drv := &recordingDriver{caps: &resizer.DriverCapabilities{ControllerExpand: true},
+		errs: []error{status.Error(codes.FailedPrecondition, "volume is published")}}
+	r, err := resizer.New(resizer.Options{Recorder: record.NewFakeRecorder(100), ResyncPeriod: -1,
+		RetryIntervalStart: 10 * time.Millisecond, RetryIntervalMax: 50 * time.Millisecond}, client, drv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for drv.calls() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// With a 10ms retry interval an ungated controller would call again
+	// many times within this window.
+	time.Sleep(500 * time.Millisecond)
+	if n := drv.calls(); n != 1 {
+		t.Fatalf("%d calls while the pod uses the PVC, want 1 (the FailedPrecondition one)", n)
+	}
+	if err := client.CoreV1().Pods("default").Delete(ctx, "app", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for drv.calls() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("not expanded after the pod was deleted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,116 @@
+package resizer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+)
+
+// Defaults for Options.
+const (
+	DefaultWorkers            = 10
+	DefaultTimeout            = 10 * time.Second
+	DefaultRetryIntervalStart = time.Second
+	DefaultRetryIntervalMax   = 5 * time.Minute
+	DefaultResyncPeriod       = 10 * time.Minute
+)
+
+// Options configures a Resizer. A zero field means "use the default".
+type Options struct {
+	// Workers is how many PVCs are handled in parallel; default 10. Resize
+	// and modify of one PVC share a worker, so they never race.
+	Workers int
+	// Timeout bounds each ControllerExpandVolume and ControllerModifyVolume
+	// call; default 10s. A call that times out is retried with backoff.
+	Timeout time.Duration
+	// RetryIntervalStart and RetryIntervalMax bound the per-PVC exponential
+	// backoff; defaults 1s and 5m. RetryIntervalMax is also how long an
+	// infeasible size waits before it is tried again unchanged.
+	RetryIntervalStart, RetryIntervalMax time.Duration
+	// ResyncPeriod of the informers; default 10m. Negative disables resync.
+	ResyncPeriod time.Duration
+
+	// HandleVolumeInUseError (default true) tracks which pods use which
+	// PVCs, for drivers that cannot expand a volume in use: offline-only
+	// drivers are never called for a PVC in use, and drivers that declare
+	// neither ONLINE nor OFFLINE are held back after answering
+	// FailedPrecondition while a pod uses the PVC. Drivers that declare
+	// ONLINE need no tracking and get no pod informer.
+	HandleVolumeInUseError *bool
+	// DisableModify turns the VolumeAttributesClass controller off even if
+	// the driver has MODIFY_VOLUME. Run also turns it off when the
+	// apiserver does not serve storage.k8s.io/v1 VolumeAttributesClass.
+	DisableModify bool
+	// ExtraModifyMetadata adds csi.storage.k8s.io/pvc/name, pvc/namespace
+	// and pv/name to the parameters of ControllerModifyVolume.
+	ExtraModifyMetadata bool
+	// MarkInProgressBeforeCall writes allocatedResources and
+	// ControllerResizeInProgress and emits the Resizing event before each
+	// ControllerExpandVolume, as upstream does. Off (the default), the PVC
+	// is written once, after the driver answered, which saves one PVC write
+	// and one event per resize; failures are recorded as before.
+	MarkInProgressBeforeCall bool
+	// DisablePreResizeAnnotation stops the resizer from writing the PV
+	// annotation volume.alpha.kubernetes.io/pre-resize-capacity (upstream's
+	// AnnotateFsResize gate off).
+	DisablePreResizeAnnotation bool
+
+	// Recorder receives events; default: one writing through the
+	// clientset given to New, with source "external-resizer <driver>".
+	Recorder record.EventRecorder
+	// Clock is used for condition times and backoff; default the real one.
+	Clock clock.WithTicker
+}
+
+func (o Options) withDefaults() Options {
+	if o.Workers == 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.RetryIntervalStart == 0 {
+		o.RetryIntervalStart = DefaultRetryIntervalStart
+	}
+	if o.RetryIntervalMax == 0 {
+		o.RetryIntervalMax = DefaultRetryIntervalMax
+	}
+	if o.ResyncPeriod == 0 {
+		o.ResyncPeriod = DefaultResyncPeriod
+	}
+	if o.ResyncPeriod < 0 {
+		o.ResyncPeriod = 0
+	}
+	if o.HandleVolumeInUseError == nil {
+		t := true
+		o.HandleVolumeInUseError = &t
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	return o
+}
+
+// Validate reports every invalid field at once.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Workers < 0 {
+		errs = append(errs, fmt.Errorf("Workers %d: must be positive", o.Workers))
+	}
+	if o.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("Timeout %v: must be positive", o.Timeout))
+	}
+	if o.RetryIntervalStart < 0 {
+		errs = append(errs, fmt.Errorf("RetryIntervalStart %v: must be positive", o.RetryIntervalStart))
+	}
+	if o.RetryIntervalMax < 0 {
+		errs = append(errs, fmt.Errorf("RetryIntervalMax %v: must be positive", o.RetryIntervalMax))
+	}
+	if o.RetryIntervalStart > 0 && o.RetryIntervalMax > 0 && o.RetryIntervalMax < o.RetryIntervalStart {
+		errs = append(errs, fmt.Errorf("RetryIntervalMax %v: must not be below RetryIntervalStart %v", o.RetryIntervalMax, o.RetryIntervalStart))
+	}
+	return errors.Join(errs...)
+}
