@@ -1,0 +1,78 @@
+// Command csi-snapshotter is the CSI snapshotter sidecar: it cuts and
+// deletes the snapshots of one CSI driver for the VolumeSnapshotContents of
+// that driver. It accepts the upstream csi-snapshotter's flags.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
+
+	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/leaderelection"
+	"github.com/csi-kit/sidecars/snapshotter"
+)
+
+func main() {
+	fs := flag.NewFlagSet("csi-snapshotter", flag.ExitOnError)
+	var common cmdutil.Common
+	cmdutil.Register(fs, &common, cmdutil.Defaults{Timeout: time.Minute})
+	var f snapshotter.SidecarFlags
+	snapshotter.RegisterSidecarFlags(fs, &f)
+	cmdutil.Parse(fs, os.Args[1:])
+	if err := f.Check(); err != nil {
+		fmt.Fprintf(os.Stderr, "csi-snapshotter: %v\n", err)
+		os.Exit(2)
+	}
+	os.Exit(cmdutil.Main(cmdutil.Program{
+		Name:          "csi-snapshotter",
+		LockComponent: leaderelection.ComponentSnapshotter,
+		Common:        &common,
+		Run: func(ctx context.Context, env *cmdutil.Env) error {
+			drv, err := snapshotter.NewCSIDriver(env.Conn)
+			if err != nil {
+				return err
+			}
+			snap, err := snapclient.NewForConfig(env.Config)
+			if err != nil {
+				return err
+			}
+			name := env.Conn.DriverName()
+			rec, stop, err := kube.NewRecorder(env.Config, snapshotter.SidecarComponent+" "+name)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			opts := f.Options
+			opts.DriverName = name
+			opts.Recorder = rec
+			s, err := snapshotter.NewSidecar(opts, env.Kube, snap, drv)
+			if err != nil {
+				return err
+			}
+			// A lost driver connection stops the sidecar; the error makes
+			// the process exit and re-read the driver's capabilities.
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			lost := make(chan error, 1)
+			go func() {
+				err := env.Conn.WatchLoss(ctx)
+				lost <- err
+				if err != nil {
+					cancel()
+				}
+			}()
+			runErr := s.Run(ctx)
+			cancel()
+			if err := <-lost; err != nil {
+				return err
+			}
+			return runErr
+		},
+	}))
+}

@@ -1,0 +1,158 @@
+package snapshotter
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ControllerFlags are the snapshot-controller flags that are not common to
+// every binary (those live in internal/cmdutil).
+type ControllerFlags struct {
+	Options                 ControllerOptions
+	PreventModeConversion   bool
+	DistributedSnapshotting bool
+	FeatureGates            FeatureGates
+}
+
+// RegisterControllerFlags registers upstream's snapshot-controller flags on
+// fs, filling f.
+func RegisterControllerFlags(fs *flag.FlagSet, f *ControllerFlags) {
+	fs.DurationVar(&f.Options.ResyncPeriod, "resync-period", 0, "Resync interval of the informers; 0 (the default here, upstream 15m) relies on watches alone.")
+	fs.IntVar(&f.Options.Workers, "worker-threads", 10, "Number of snapshots (and contents) handled in parallel.")
+	fs.DurationVar(&f.Options.RetryIntervalStart, "retry-interval-start", time.Second, "Initial retry interval of a failed operation; it doubles on each failure.")
+	fs.DurationVar(&f.Options.RetryIntervalMax, "retry-interval-max", 5*time.Minute, "Maximum retry interval of a failed operation.")
+	fs.DurationVar(&f.Options.CRDWait, "retry-crd-interval-max", 30*time.Second, "How long to wait at start for the VolumeSnapshot CRDs to be served.")
+	fs.BoolVar(&f.PreventModeConversion, "prevent-volume-mode-conversion", true, "Record the source volume mode in new contents, so a restore cannot change it unless allowed.")
+	fs.BoolVar(&f.DistributedSnapshotting, "enable-distributed-snapshotting", false, "Label contents with the node of their volume for node-local sidecars (not supported: refused).")
+	registerFeatureGates(fs, &f.FeatureGates)
+	registerUnsupportedLogging(fs)
+}
+
+// Check validates the parsed flags and completes f.Options.
+func (f *ControllerFlags) Check() error {
+	if f.DistributedSnapshotting {
+		return fmt.Errorf("--enable-distributed-snapshotting is not supported by this controller: run without it (contents are handled by one cluster-wide sidecar per driver)")
+	}
+	f.Options.PreventVolumeModeConversion = &f.PreventModeConversion
+	return f.Options.withDefaults().Validate()
+}
+
+// SidecarFlags are the csi-snapshotter flags that are not common to every
+// binary.
+type SidecarFlags struct {
+	Options         SidecarOptions
+	GroupPrefix     string
+	GroupUUIDLength int
+	NodeDeployment  bool
+	FeatureGates    FeatureGates
+}
+
+// RegisterSidecarFlags registers upstream's csi-snapshotter flags on fs.
+func RegisterSidecarFlags(fs *flag.FlagSet, f *SidecarFlags) {
+	fs.StringVar(&f.Options.SnapshotNamePrefix, "snapshot-name-prefix", "snapshot", "Prefix of backend snapshot names.")
+	fs.IntVar(&f.Options.SnapshotNameUUIDLength, "snapshot-name-uuid-length", -1, "Length of the UID part of snapshot names, dashes removed; -1 keeps the whole UID.")
+	fs.StringVar(&f.GroupPrefix, "groupsnapshot-name-prefix", "groupsnapshot", "Prefix of group snapshot names (group snapshots are not supported yet).")
+	fs.IntVar(&f.GroupUUIDLength, "groupsnapshot-name-uuid-length", -1, "Length of the UID part of group snapshot names (group snapshots are not supported yet).")
+	fs.IntVar(&f.Options.Workers, "worker-threads", 10, "Number of contents handled in parallel.")
+	fs.BoolVar(&f.Options.ExtraCreateMetadata, "extra-create-metadata", false, "Pass the snapshot's and content's names to CreateSnapshot as parameters.")
+	fs.DurationVar(&f.Options.RetryIntervalStart, "retry-interval-start", time.Second, "Initial retry interval of a failed operation; it doubles on each failure.")
+	fs.DurationVar(&f.Options.RetryIntervalMax, "retry-interval-max", 5*time.Minute, "Maximum retry interval of a failed operation.")
+	fs.DurationVar(&f.Options.ResyncPeriod, "resync-period", 0, "Resync interval of the informers; 0 (the default here, upstream 15m) relies on watches alone.")
+	fs.BoolVar(&f.NodeDeployment, "node-deployment", false, "Run one sidecar per node for distributed snapshotting (not supported: refused).")
+	registerFeatureGates(fs, &f.FeatureGates)
+	registerUnsupportedLogging(fs)
+}
+
+// Check validates the parsed flags.
+func (f *SidecarFlags) Check() error {
+	if f.NodeDeployment {
+		return fmt.Errorf("--node-deployment is not supported by this sidecar: run one leader-elected sidecar per driver")
+	}
+	if f.Options.SnapshotNamePrefix == "" {
+		return fmt.Errorf("--snapshot-name-prefix must not be empty")
+	}
+	o := f.Options
+	o.DriverName = "check"
+	return o.withDefaults().Validate()
+}
+
+// FeatureGates holds --feature-gates. Known gates: CSIVolumeGroupSnapshot
+// (accepted; group snapshots are not implemented) and
+// ReleaseLeaderElectionOnExit (accepted; the lease is always released on
+// shutdown here).
+type FeatureGates map[string]bool
+
+var knownGates = []string{"CSIVolumeGroupSnapshot", "ReleaseLeaderElectionOnExit"}
+
+func registerFeatureGates(fs *flag.FlagSet, g *FeatureGates) {
+	fs.Var(g, "feature-gates", "Comma-separated Gate=true|false pairs. Known: "+strings.Join(knownGates, ", ")+".")
+}
+
+func (g *FeatureGates) String() string {
+	if g == nil || *g == nil {
+		return ""
+	}
+	var parts []string
+	for k, v := range *g {
+		parts = append(parts, k+"="+strconv.FormatBool(v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (g *FeatureGates) Set(s string) error {
+	if *g == nil {
+		*g = FeatureGates{}
+	}
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("feature gate %q: want Name=true|false", kv)
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("feature gate %q: %v", kv, err)
+		}
+		known := false
+		for _, n := range knownGates {
+			known = known || n == k
+		}
+		if !known {
+			return fmt.Errorf("unrecognized feature gate %q (known: %s)", k, strings.Join(knownGates, ", "))
+		}
+		(*g)[k] = b
+	}
+	return nil
+}
+
+// registerUnsupportedLogging accepts component-base logging flags that
+// only matter for the JSON format, which is not supported.
+func registerUnsupportedLogging(fs *flag.FlagSet) {
+	for _, name := range []string{"log-text-split-stream", "log-json-split-stream"} {
+		fs.Var(ignored{name: name, boolean: true}, name, "Accepted and ignored: logs go to stderr.")
+	}
+	for _, name := range []string{"log-text-info-buffer-size", "log-json-info-buffer-size"} {
+		fs.Var(ignored{name: name}, name, "Accepted and ignored: logs are not buffered.")
+	}
+}
+
+type ignored struct {
+	name    string
+	boolean bool
+}
+
+func (i ignored) String() string   { return "" }
+func (i ignored) IsBoolFlag() bool { return i.boolean }
+func (i ignored) Set(string) error {
+	fmt.Fprintf(os.Stderr, "Warning: flag --%s is accepted and ignored\n", i.name)
+	return nil
+}

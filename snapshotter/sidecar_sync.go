@@ -1,0 +1,314 @@
+package snapshotter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+
+	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/params"
+)
+
+func (s *Sidecar) syncKey(ctx context.Context, name string) (result, error) {
+	vsc, err := s.vscLister.Get(name)
+	if apierrors.IsNotFound(err) {
+		s.fresh.forget(name)
+		s.resetPolls(name)
+		return result{}, nil
+	}
+	if err != nil {
+		return result{}, err
+	}
+	vsc = s.fresh.latest(name, vsc)
+	if !s.handles(vsc) {
+		return result{}, nil
+	}
+	return s.syncContent(ctx, vsc.DeepCopy())
+}
+
+// syncContent takes the steps decideContent picks until none is left
+// (create, then delete, then release, for a content deleted while its
+// snapshot was being cut).
+func (s *Sidecar) syncContent(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (result, error) {
+	logger := klog.FromContext(ctx)
+	for range 4 {
+		act := decideContent(vsc)
+		logger.V(4).Info("Content step", "action", act)
+		var err error
+		switch act {
+		case actNone:
+			return result{}, nil
+		case actClearBeingCreated:
+			_, err = s.setBeingCreated(ctx, vsc, false)
+			return result{}, err
+		case actCreate, actPoll:
+			var info SnapshotInfo
+			var next *crdv1.VolumeSnapshotContent
+			next, info, err = s.cut(ctx, vsc, act == actPoll)
+			if err != nil {
+				var ce *csiError
+				if vsc.DeletionTimestamp != nil && shouldRelease(vsc) && errors.As(err, &ce) && classify(ce.err) != csiconn.Transient {
+					// The driver refused for good: nothing was cut.
+					return result{}, s.release(ctx, s.fresh.latest(vsc.Name, vsc))
+				}
+				return result{}, err
+			}
+			vsc = next
+			if vsc.DeletionTimestamp != nil {
+				continue
+			}
+			if !info.Ready {
+				return result{after: s.nextPoll(vsc.Name)}, nil
+			}
+			s.resetPolls(vsc.Name)
+			return result{}, nil
+		case actDelete:
+			if err := s.deleteBackend(ctx, vsc); err != nil {
+				return result{}, err
+			}
+			fallthrough
+		case actRelease:
+			return result{}, s.release(ctx, vsc)
+		}
+	}
+	return result{}, nil
+}
+
+// cut calls CreateSnapshot (or, for a pre-provisioned content,
+// ListSnapshots) and writes what it learnt into the content's status.
+// The being-created annotation is written only when the call failed in a
+// way that may leave a snapshot behind, and removed after a final answer.
+func (s *Sidecar) cut(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, static bool) (*crdv1.VolumeSnapshotContent, SnapshotInfo, error) {
+	var info SnapshotInfo
+	var err error
+	if static {
+		info, err = s.pollStatic(ctx, vsc)
+	} else {
+		info, err = s.create(ctx, vsc)
+	}
+	if err != nil {
+		return vsc, info, s.createFailed(ctx, vsc, err)
+	}
+	if st := contentStatusFor(vsc, info, s.opts.Clock.Now()); st != nil {
+		updated, err := s.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
+			contentStatusPatch(st), metav1.PatchOptions{}, "status")
+		if err != nil {
+			return vsc, info, fmt.Errorf("updating status of content %s: %w", vsc.Name, err)
+		}
+		s.fresh.remember(vsc.Name, updated)
+		vsc = updated.DeepCopy()
+	}
+	if _, ok := vsc.Annotations[AnnBeingCreated]; ok {
+		if vsc, err = s.setBeingCreated(ctx, vsc, false); err != nil {
+			return vsc, info, err
+		}
+	}
+	return vsc, info, nil
+}
+
+// csiError marks an error returned by the driver itself, as opposed to
+// one found before calling it.
+type csiError struct{ err error }
+
+func (e *csiError) Error() string { return e.err.Error() }
+func (e *csiError) Unwrap() error { return e.err }
+
+func (s *Sidecar) create(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (SnapshotInfo, error) {
+	ref := vsc.Spec.VolumeSnapshotRef
+	if ref.UID == "" {
+		return SnapshotInfo{}, fmt.Errorf("cannot create snapshot: content %s is not bound to a VolumeSnapshot UID", vsc.Name)
+	}
+	class, err := s.class(vsc)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	var classParams map[string]string
+	if class != nil {
+		classParams = class.Parameters
+	}
+	p, err := params.Strip(classParams, params.SnapshotterKeys)
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("failed to strip CSI parameters: %w", err)
+	}
+	if s.opts.ExtraCreateMetadata {
+		p = maps.Clone(p)
+		p[metaSnapshotName] = ref.Name
+		p[metaSnapshotNamespace] = ref.Namespace
+		p[metaContentName] = vsc.Name
+	}
+	secrets, err := s.secrets(ctx, vsc)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	name := SnapshotName(s.opts.SnapshotNamePrefix, ref.UID, s.opts.SnapshotNameUUIDLength)
+	info, err := s.drv.CreateSnapshot(ctx, name, *vsc.Spec.Source.VolumeHandle, p, secrets)
+	if err != nil {
+		return info, &csiError{err}
+	}
+	if info.Handle == "" {
+		return info, &csiError{errors.New("CreateSnapshot returned an empty snapshot ID")}
+	}
+	return info, nil
+}
+
+func (s *Sidecar) pollStatic(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (SnapshotInfo, error) {
+	handle := statusHandle(vsc)
+	if handle == "" && vsc.Spec.Source.SnapshotHandle != nil {
+		handle = *vsc.Spec.Source.SnapshotHandle
+	}
+	var secrets map[string]string
+	class, err := s.class(vsc)
+	if err == nil && class != nil {
+		ref, rerr := params.SnapshotterListSecret.Resolve(class.Parameters, params.SnapshotVars(vsc.Name, "", ""))
+		if rerr != nil {
+			return SnapshotInfo{}, rerr
+		}
+		if secrets, err = params.FetchSecret(ctx, s.kube.CoreV1(), ref); err != nil {
+			return SnapshotInfo{}, err
+		}
+	}
+	info, err := s.drv.SnapshotStatus(ctx, handle, secrets)
+	if err != nil {
+		return info, err
+	}
+	if info.Handle == "" {
+		info.Handle = handle
+	}
+	return info, nil
+}
+
+// class returns the content's class, nil for a pre-provisioned content
+// without one. A dynamic content needs its class.
+func (s *Sidecar) class(vsc *crdv1.VolumeSnapshotContent) (*crdv1.VolumeSnapshotClass, error) {
+	name := vsc.Spec.VolumeSnapshotClassName
+	if name == nil || *name == "" {
+		if vsc.Spec.Source.VolumeHandle != nil {
+			return nil, fmt.Errorf("failed to get input parameters to create snapshot for content %s: no VolumeSnapshotClass", vsc.Name)
+		}
+		return nil, nil
+	}
+	class, err := s.classLister.Get(*name)
+	if err != nil {
+		return nil, fmt.Errorf("failed to get input parameters to create snapshot for content %s: %w", vsc.Name, err)
+	}
+	if class.Driver != s.opts.DriverName {
+		return nil, fmt.Errorf("VolumeSnapshotClass %s is for driver %q, not %q", class.Name, class.Driver, s.opts.DriverName)
+	}
+	return class, nil
+}
+
+// secrets reads the snapshotter secret referenced by the content's
+// annotations; none when neither annotation is set.
+func (s *Sidecar) secrets(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (map[string]string, error) {
+	name, okName := vsc.Annotations[AnnDeletionSecretName]
+	ns, okNS := vsc.Annotations[AnnDeletionSecretNamespace]
+	switch {
+	case !okName && !okNS:
+		return nil, nil
+	case name == "" || ns == "":
+		return nil, fmt.Errorf("content %s has an incomplete secret reference (annotations %s and %s)", vsc.Name, AnnDeletionSecretName, AnnDeletionSecretNamespace)
+	}
+	return params.FetchSecret(ctx, s.kube.CoreV1(), &v1.SecretReference{Name: name, Namespace: ns})
+}
+
+// createFailed records a failed create in the content: the being-created
+// annotation while the driver may still be cutting the snapshot, the error
+// in status and an event. It returns err.
+func (s *Sidecar) createFailed(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, err error) error {
+	var ce *csiError
+	if errors.As(err, &ce) {
+		transient := classify(ce.err) == csiconn.Transient
+		_, marked := vsc.Annotations[AnnBeingCreated]
+		if transient != marked {
+			if updated, aerr := s.setBeingCreated(ctx, vsc, transient); aerr == nil {
+				vsc = updated
+			} else {
+				return errors.Join(err, aerr)
+			}
+		}
+	}
+	reason := ReasonSnapshotCreationFailed
+	prefix := "Failed to create snapshot: "
+	if vsc.Status != nil && vsc.Status.Error != nil {
+		reason, prefix = ReasonSnapshotContentCheckandUpdate, "Failed to check and update snapshot content: "
+	}
+	s.rec.Event(vsc, v1.EventTypeWarning, reason, prefix+err.Error())
+	msg := prefix + err.Error()
+	if vsc.Status == nil || vsc.Status.Error == nil || vsc.Status.Error.Message == nil || *vsc.Status.Error.Message != msg {
+		st := &crdv1.VolumeSnapshotContentStatus{}
+		if vsc.Status != nil {
+			st = vsc.Status.DeepCopy()
+		}
+		now := metav1.NewTime(s.opts.Clock.Now())
+		st.Error = &crdv1.VolumeSnapshotError{Time: &now, Message: &msg}
+		st.ReadyToUse = ptr(false)
+		if updated, perr := s.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
+			contentStatusPatch(st), metav1.PatchOptions{}, "status"); perr == nil {
+			s.fresh.remember(vsc.Name, updated)
+		}
+	}
+	return err
+}
+
+func classify(err error) csiconn.Class {
+	var ce *csiconn.CallError
+	if errors.As(err, &ce) {
+		return ce.Class
+	}
+	return csiconn.Classify(csiconn.OpCreateSnapshot, err)
+}
+
+func (s *Sidecar) setBeingCreated(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, on bool) (*crdv1.VolumeSnapshotContent, error) {
+	val := ""
+	if on {
+		val = annYes
+	}
+	updated, err := s.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
+		annotationPatch(AnnBeingCreated, val), metav1.PatchOptions{})
+	if err != nil {
+		return vsc, fmt.Errorf("updating annotation %s of content %s: %w", AnnBeingCreated, vsc.Name, err)
+	}
+	s.fresh.remember(vsc.Name, updated)
+	return updated.DeepCopy(), nil
+}
+
+// deleteBackend deletes the content's snapshot in the driver.
+func (s *Sidecar) deleteBackend(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) error {
+	handle := statusHandle(vsc)
+	if handle == "" && vsc.Spec.Source.SnapshotHandle != nil {
+		handle = *vsc.Spec.Source.SnapshotHandle
+	}
+	secrets, err := s.secrets(ctx, vsc)
+	if err != nil {
+		s.rec.Event(vsc, v1.EventTypeWarning, ReasonSnapshotDeleteError, "Failed to get snapshot credentials")
+		return err
+	}
+	if err := s.drv.DeleteSnapshot(ctx, handle, secrets); err != nil {
+		s.rec.Event(vsc, v1.EventTypeWarning, ReasonSnapshotDeleteError, "Failed to delete snapshot")
+		return fmt.Errorf("failed to delete snapshot %s: %w", handle, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Deleted snapshot", "handle", handle)
+	return nil
+}
+
+// release removes the content finalizer.
+func (s *Sidecar) release(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) error {
+	_, err := s.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
+		finalizersPatch(vsc.ResourceVersion, withoutFinalizers(vsc.Finalizers, FinalizerContentBound)), metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("removing finalizer of content %s: %w", vsc.Name, err)
+	}
+	s.resetPolls(vsc.Name)
+	return nil
+}
