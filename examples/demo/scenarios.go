@@ -291,7 +291,7 @@ func scenarioOfflineExpand(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := e.registerDriver(ctx, nasDriver, nil, false); err != nil {
+	if err := e.registerDriver(ctx, nasDriver, zoneKey(nasDriver), false); err != nil {
 		return err
 	}
 	if _, err := e.start("nas-provisioner", "csi-provisioner", []string{"--csi-address=" + n.socket, "--v=5"}, true); err != nil {
