@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/provisioner"
+)
+
+// capacityOptions reads NAMESPACE and POD_NAME and finds the owner of the
+// CSIStorageCapacity objects at --capacity-ownerref-level by following
+// controller references up from this pod.
+func capacityOptions(ctx context.Context, env *cmdutil.Env, f *flags) (*provisioner.CapacityOptions, error) {
+	ns, pod := os.Getenv("NAMESPACE"), os.Getenv("POD_NAME")
+	if ns == "" {
+		return nil, fmt.Errorf("--enable-capacity needs env NAMESPACE")
+	}
+	o := &provisioner.CapacityOptions{Namespace: ns, PollInterval: f.capacityPol, ForImmediateBinding: f.capacityImm}
+	if f.ownerLevel < 0 {
+		return o, nil
+	}
+	if pod == "" {
+		return nil, fmt.Errorf("--enable-capacity with --capacity-ownerref-level=%d needs env POD_NAME", f.ownerLevel)
+	}
+	p, err := env.Kube.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("capacity owner: reading pod %s: %w", pod, err)
+	}
+	owner := metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: p.Name, UID: p.UID}
+	refs := p.OwnerReferences
+	dyn, err := dynamic.NewForConfig(env.Config)
+	if err != nil {
+		return nil, err
+	}
+	for level := 1; level <= f.ownerLevel; level++ {
+		ctrl := metav1.GetControllerOfNoCopy(&metav1.ObjectMeta{OwnerReferences: refs})
+		if ctrl == nil {
+			return nil, fmt.Errorf("capacity owner: %s %s has no controller (level %d)", owner.Kind, owner.Name, level)
+		}
+		owner = metav1.OwnerReference{APIVersion: ctrl.APIVersion, Kind: ctrl.Kind, Name: ctrl.Name, UID: ctrl.UID}
+		if level == f.ownerLevel {
+			break
+		}
+		gv, err := schema.ParseGroupVersion(ctrl.APIVersion)
+		if err != nil {
+			return nil, err
+		}
+		obj, err := dyn.Resource(gv.WithResource(strings.ToLower(ctrl.Kind)+"s")).Namespace(ns).Get(ctx, ctrl.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("capacity owner: %w", err)
+		}
+		refs = obj.GetOwnerReferences()
+	}
+	isController := true
+	owner.Controller = &isController
+	o.Owner = &owner
+	return o, nil
+}

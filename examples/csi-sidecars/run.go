@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/klog/v2"
+
+	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/provisioner"
+	"github.com/csi-kit/sidecars/resizer"
+	"github.com/csi-kit/sidecars/snapshotter"
+)
+
+// plan says which controllers run.
+type plan struct {
+	Provisioner, Resizer, Snapshotter, Controller bool
+}
+
+func (p plan) String() string {
+	return fmt.Sprintf("provisioner=%t resizer=%t snapshotter=%t snapshot-controller=%t",
+		p.Provisioner, p.Resizer, p.Snapshotter, p.Controller)
+}
+
+// decidePlan turns the --enable-* flags and the driver's capabilities into
+// the controllers to run: a controller runs when enabled and the driver can
+// do its work. skipped names each enabled controller left out, and why.
+func decidePlan(f *flags, caps csiconn.Capabilities, res resizer.DriverCapabilities) (p plan, skipped []string) {
+	has := func(t csi.ControllerServiceCapability_RPC_Type) bool {
+		return caps.ControllerService && caps.HasController(t)
+	}
+	p.Provisioner = f.enableProvisioner && has(csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME)
+	if f.enableProvisioner && !p.Provisioner {
+		skipped = append(skipped, "provisioner: the driver lacks CREATE_DELETE_VOLUME")
+	}
+	p.Resizer = f.enableResizer && (res.ControllerExpand || res.Modify || res.NodeExpand)
+	if f.enableResizer && !p.Resizer {
+		skipped = append(skipped, "resizer: the driver has neither EXPAND_VOLUME, MODIFY_VOLUME nor node EXPAND_VOLUME")
+	}
+	p.Snapshotter = f.enableSnapshotter && has(csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT)
+	if f.enableSnapshotter && !p.Snapshotter {
+		skipped = append(skipped, "snapshotter: the driver lacks CREATE_DELETE_SNAPSHOT")
+	}
+	p.Controller = f.enableController
+	return p, skipped
+}
+
+// run builds the enabled controllers on env's one client and connection and
+// runs them until ctx ends or one fails; the first error stops the others
+// and is returned.
+func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
+	logger := klog.FromContext(ctx)
+	conn := env.Conn
+	resDrv, err := resizer.NewCSIDriver(ctx, conn)
+	if err != nil {
+		return err
+	}
+	p, skipped := decidePlan(f, conn.Capabilities(), resDrv.Capabilities())
+	for _, s := range skipped {
+		logger.Info("Controller not started", "reason", s)
+	}
+	if p == (plan{}) {
+		return errors.New("no controller to run: the driver offers nothing the enabled controllers handle")
+	}
+	logger.Info("Starting controllers", "driver", conn.DriverName(), "plan", p.String())
+
+	snap, err := snapclient.NewForConfig(env.Config)
+	if err != nil {
+		return err
+	}
+	// One events client for every controller, with its own budget.
+	events, err := kubernetes.NewForConfig(rest.AddUserAgent(kube.WithBudget(env.Config, 50, 100), "csi-sidecars-events"))
+	if err != nil {
+		return err
+	}
+	var runners []namedRunner
+	if p.Provisioner {
+		rec, stop, err := kube.RecorderFor(events, "external-provisioner")
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o := f.prov
+		o.Registerer = legacyRegisterer{}
+		if f.capacity {
+			if o.Capacity, err = capacityOptions(ctx, env, f); err != nil {
+				return err
+			}
+		}
+		pr, err := provisioner.New(o, env.Kube, snap, conn, rec)
+		if err != nil {
+			return err
+		}
+		runners = append(runners, namedRunner{"provisioner", pr.Run})
+	}
+	if p.Resizer {
+		rec, stop, err := kube.RecorderFor(events, "external-resizer "+conn.DriverName())
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o := f.res
+		o.Recorder = rec
+		r, err := resizer.New(o, env.Kube, resDrv)
+		if err != nil {
+			return err
+		}
+		runners = append(runners, namedRunner{"resizer", r.Run})
+	}
+	if p.Snapshotter {
+		drv, err := snapshotter.NewCSIDriver(conn)
+		if err != nil {
+			return err
+		}
+		rec, stop, err := kube.RecorderFor(events, snapshotter.SidecarComponent+" "+conn.DriverName())
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o := f.side
+		o.DriverName, o.Recorder = conn.DriverName(), rec
+		s, err := snapshotter.NewSidecar(o, env.Kube, snap, drv)
+		if err != nil {
+			return err
+		}
+		runners = append(runners, namedRunner{"snapshotter", s.Run})
+	}
+	if p.Controller {
+		rec, stop, err := kube.RecorderFor(events, snapshotter.ControllerComponent)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o := f.ctl
+		o.Recorder, o.Registerer = rec, legacyRegisterer{}
+		c, err := snapshotter.NewController(o, env.Kube, snap)
+		if err != nil {
+			return err
+		}
+		runners = append(runners, namedRunner{"snapshot-controller", c.Run})
+	}
+	// The connection's loss stops every controller, also those that do
+	// not watch it themselves.
+	runners = append(runners, namedRunner{"csi-connection", conn.WatchLoss})
+	return runAll(ctx, runners)
+}
+
+type namedRunner struct {
+	name string
+	run  func(context.Context) error
+}
+
+// runAll runs every runner in an errgroup: the first to fail (or to stop
+// while ctx is still live) cancels the others, and its error is returned.
+func runAll(ctx context.Context, runners []namedRunner) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range runners {
+		g.Go(func() error {
+			err := r.run(gctx)
+			if err == nil && gctx.Err() == nil {
+				err = errors.New("stopped unexpectedly")
+			}
+			if err != nil && gctx.Err() == nil {
+				return fmt.Errorf("%s: %w", r.name, err)
+			}
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+// legacyRegisterer puts the controllers' metrics on the registry the
+// metrics endpoint serves.
+type legacyRegisterer struct{}
+
+func (legacyRegisterer) Register(c prometheus.Collector) error {
+	legacyregistry.RawMustRegister(c)
+	return nil
+}
+func (legacyRegisterer) MustRegister(cs ...prometheus.Collector) {
+	legacyregistry.RawMustRegister(cs...)
+}
+func (legacyRegisterer) Unregister(prometheus.Collector) bool { return false }
