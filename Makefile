@@ -22,6 +22,8 @@ controlplane:
 test: controlplane
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	@echo "checking that docs/flags.md matches the binaries' flags"
+	@$(GO) run ./hack/flagdoc -check
 
 unit:
 	$(GO) test -race -short -count=1 $(PKGS)
