@@ -189,10 +189,12 @@ func (c *Conn) Lost() <-chan struct{} { return c.lost }
 func (c *Conn) GRPC() *grpc.ClientConn { return c.grpc }
 
 // Identity, Controller, Node and GroupController are typed clients on the connection.
-func (c *Conn) Identity() csi.IdentityClient               { return csi.NewIdentityClient(c.grpc) }
-func (c *Conn) Controller() csi.ControllerClient           { return csi.NewControllerClient(c.grpc) }
-func (c *Conn) Node() csi.NodeClient                       { return csi.NewNodeClient(c.grpc) }
-func (c *Conn) GroupController() csi.GroupControllerClient { return csi.NewGroupControllerClient(c.grpc) }
+func (c *Conn) Identity() csi.IdentityClient     { return csi.NewIdentityClient(c.grpc) }
+func (c *Conn) Controller() csi.ControllerClient { return csi.NewControllerClient(c.grpc) }
+func (c *Conn) Node() csi.NodeClient             { return csi.NewNodeClient(c.grpc) }
+func (c *Conn) GroupController() csi.GroupControllerClient {
+	return csi.NewGroupControllerClient(c.grpc)
+}
 
 // Metrics is the manager recording this connection's calls.
 func (c *Conn) Metrics() metrics.CSIMetricsManager { return c.opts.Metrics }
