@@ -13,6 +13,7 @@ import (
 	"github.com/kubernetes-csi/csi-lib-utils/metrics"
 	"github.com/kubernetes-csi/csi-lib-utils/rpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"k8s.io/klog/v2"
 )
 
@@ -88,6 +89,8 @@ type Conn struct {
 	lost    chan struct{}
 	lostMu  sync.Once
 	closeMu sync.Once
+	stop    context.CancelFunc
+	stopped chan struct{}
 }
 
 // Connect dials the driver, waits until it accepts, probes it until ready,
@@ -114,6 +117,7 @@ func Connect(ctx context.Context, opts Options) (*Conn, error) {
 		return nil, fmt.Errorf("CSI driver at %s did not accept a connection within %v (%v): check that the driver is running and that the address points to its socket", opts.Address, opts.ConnectTimeout, err)
 	}
 	c.grpc = gc
+	c.startLossDetection(ctx)
 
 	if err := c.waitReady(ctx); err != nil {
 		c.Close()
@@ -126,6 +130,30 @@ func Connect(ctx context.Context, opts Options) (*Conn, error) {
 	opts.Metrics.SetDriverName(c.name)
 	logger.Info("Connected to CSI driver", "driver", c.name, "after", time.Since(start).Round(time.Millisecond), "capabilities", c.caps.String())
 	return c, nil
+}
+
+// startLossDetection makes gRPC re-dial as soon as an established
+// connection drops. gRPC otherwise leaves a dropped connection idle until
+// the next call, so a driver that dies while nothing is calling it would go
+// unnoticed; the re-dial runs the dialer, which reports the loss.
+func (c *Conn) startLossDetection(ctx context.Context) {
+	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	c.stop, c.stopped = stop, make(chan struct{})
+	go func() {
+		defer close(c.stopped)
+		for {
+			state := c.grpc.GetState()
+			switch state {
+			case connectivity.Shutdown:
+				return
+			case connectivity.Idle:
+				c.grpc.Connect()
+			}
+			if !c.grpc.WaitForStateChange(watchCtx, state) {
+				return
+			}
+		}
+	}()
 }
 
 func (c *Conn) onLoss(ctx context.Context) bool {
@@ -203,6 +231,10 @@ func (c *Conn) Metrics() metrics.CSIMetricsManager { return c.opts.Metrics }
 func (c *Conn) Close() error {
 	var err error
 	c.closeMu.Do(func() {
+		if c.stop != nil {
+			c.stop()
+			<-c.stopped
+		}
 		if c.grpc != nil {
 			err = c.grpc.Close()
 		}

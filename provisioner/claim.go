@@ -65,9 +65,20 @@ func (p *Provisioner) classFor(pvc *v1.PersistentVolumeClaim) *storagev1.Storage
 	return c
 }
 
+// recordedVolumeName is the volume name of this provisioner's intent
+// record, or "". The annotation alone is not trusted: a user could set it to
+// choose (or steal) a backend volume name; only the pair of annotation and
+// intent finalizer, which this provisioner writes in one patch, counts.
+func recordedVolumeName(pvc *v1.PersistentVolumeClaim) string {
+	if !hasFinalizer(pvc.Finalizers, FinalizerIntent) {
+		return ""
+	}
+	return pvc.Annotations[AnnProvisioningVolumeName]
+}
+
 // pvFor returns the PV created for this claim, if any.
 func (p *Provisioner) pvFor(pvc *v1.PersistentVolumeClaim) *v1.PersistentVolume {
-	name := pvc.Annotations[AnnProvisioningVolumeName]
+	name := recordedVolumeName(pvc)
 	if name == "" {
 		var err error
 		if name, err = VolumeName(p.opts.VolumeNamePrefix, string(pvc.UID), p.opts.VolumeNameUUIDLength); err != nil {

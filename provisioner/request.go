@@ -47,7 +47,7 @@ func (p *Provisioner) prepare(ctx context.Context, pvc *v1.PersistentVolumeClaim
 	if err != nil {
 		return nil, final(err)
 	}
-	if v := pvc.Annotations[AnnProvisioningVolumeName]; v != "" {
+	if v := recordedVolumeName(pvc); v != "" {
 		name = v // the name recorded in the intent wins over today's options
 	}
 	a := &attempt{pvName: name, secretRefs: map[string]*v1.SecretReference{}}

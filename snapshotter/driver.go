@@ -39,6 +39,10 @@ func NewCSIDriver(conn *csiconn.Conn) (*CSIDriver, error) {
 
 var _ Driver = (*CSIDriver)(nil)
 
+// WatchLoss returns an error wrapping csiconn.ErrConnectionLost once the
+// driver's connection is lost, or nil when ctx ends.
+func (d *CSIDriver) WatchLoss(ctx context.Context) error { return d.conn.WatchLoss(ctx) }
+
 func (d *CSIDriver) CreateSnapshot(ctx context.Context, name, volumeID string, params, secrets map[string]string) (SnapshotInfo, error) {
 	ctx, cancel := d.conn.CallContext(ctx)
 	defer cancel()

@@ -113,9 +113,28 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	}
 	s.synced.Store(true)
 	logger.Info("CSI snapshotter started", "workers", s.opts.Workers)
+	// A driver on a real connection reports its loss; Run then stops the
+	// workers and returns the error, as the other controllers do.
+	var lossErr error
+	if w, ok := s.drv.(lossWatcher); ok {
+		go func() {
+			if err := w.WatchLoss(ctx); err != nil {
+				lossErr = err
+				cancel()
+			}
+		}()
+	}
 	s.queue.run(ctx, s.opts.Workers)
 	logger.Info("CSI snapshotter stopped")
+	if lossErr != nil {
+		return lossErr
+	}
 	return nil
+}
+
+// lossWatcher is implemented by drivers that can report a lost connection.
+type lossWatcher interface {
+	WatchLoss(ctx context.Context) error
 }
 
 // handles reports whether vsc is for this sidecar's driver.

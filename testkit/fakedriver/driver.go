@@ -25,7 +25,8 @@ type Driver struct {
 	mu sync.Mutex // guards be
 	be *backend
 
-	faults *faults // has its own lock; never held together with mu
+	faults  *faults    // has its own lock; never held together with mu
+	pending pendingOps // create operations in progress, by name
 
 	saveMu sync.Mutex // serialises state file writes; taken before mu
 	saved  []byte     // the state file's content as last written or read

@@ -228,6 +228,14 @@ func (f *faults) injected(method string) (codes.Code, bool) {
 func (d *Driver) intercept(stop <-chan struct{}) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (_ any, err error) {
 		method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
+		// As the CSI spec asks of real drivers, a second call for an object
+		// whose operation is still running answers ABORTED instead of
+		// racing it.
+		if release, busy := d.pending.claim(method, req); busy {
+			return nil, status.Errorf(codes.Aborted, "fakedriver: an operation on %s is still in progress", pendingKey(method, req))
+		} else {
+			defer release()
+		}
 		hang, delay := d.faults.enter(method, req)
 		defer d.faults.leave(method)
 		if observe := d.opts.Observe; observe != nil {
@@ -270,4 +278,43 @@ func (d *Driver) intercept(stop <-chan struct{}) grpc.UnaryServerInterceptor {
 		}
 		return resp, err
 	}
+}
+
+// pendingOps tracks the named create operations in progress.
+type pendingOps struct {
+	mu  sync.Mutex
+	ops map[string]bool
+}
+
+// pendingKey names the object a create request is about, or "".
+func pendingKey(method string, req any) string {
+	switch method {
+	case "CreateVolume", "CreateSnapshot", "CreateVolumeGroupSnapshot":
+		if n, ok := req.(interface{ GetName() string }); ok && n.GetName() != "" {
+			return method + "/" + n.GetName()
+		}
+	}
+	return ""
+}
+
+// claim marks the request's object busy; busy is true if it already was.
+func (p *pendingOps) claim(method string, req any) (release func(), busy bool) {
+	key := pendingKey(method, req)
+	if key == "" {
+		return func() {}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ops == nil {
+		p.ops = map[string]bool{}
+	}
+	if p.ops[key] {
+		return nil, true
+	}
+	p.ops[key] = true
+	return func() {
+		p.mu.Lock()
+		delete(p.ops, key)
+		p.mu.Unlock()
+	}, false
 }
