@@ -1,7 +1,6 @@
 package explain_test
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -17,7 +16,7 @@ var cp *controlplane.ControlPlane
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := run(m)
+	code := controlplane.RunTests(m, controlplane.Options{ControllerManager: true, SnapshotCRDs: true, Progress: os.Stderr}, &cp)
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
 			fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
@@ -25,24 +24,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
-}
-
-func run(m *testing.M) int {
-	if testing.Short() {
-		return m.Run()
-	}
-	var err error
-	cp, err = controlplane.Start(context.Background(), controlplane.Options{ControllerManager: true, SnapshotCRDs: true, Progress: os.Stderr})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting control plane: %v\n", err)
-		return 1
-	}
-	defer func() {
-		if err := cp.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping control plane: %v\n", err)
-		}
-	}()
-	return m.Run()
 }
 
 // needCluster skips a test in -short mode.

@@ -3,14 +3,8 @@ package provisioner
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"runtime"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,93 +17,10 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/benchutil"
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
-
-// writeCounter counts mutating requests by resource.
-type writeCounter struct {
-	mu     sync.Mutex
-	counts map[string]int
-	total  atomic.Int64
-}
-
-func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
-	c := rest.CopyConfig(cfg)
-	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripper(func(r *http.Request) (*http.Response, error) {
-			if r.Method != http.MethodGet {
-				parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-				res := parts[len(parts)-1]
-				if r.Method != http.MethodPost && len(parts) >= 2 {
-					res = parts[len(parts)-2]
-				}
-				w.mu.Lock()
-				w.counts[r.Method+" "+res]++
-				w.mu.Unlock()
-				w.total.Add(1)
-			}
-			return rt.RoundTrip(r)
-		})
-	}
-	return c
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-func (w *writeCounter) reset() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.counts = map[string]int{}
-	w.total.Store(0)
-}
-
-func (w *writeCounter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var keys []string
-	for k, v := range w.counts {
-		keys = append(keys, fmt.Sprintf("%s=%d", k, v))
-	}
-	sort.Strings(keys)
-	return strings.Join(keys, " ")
-}
-
-func benchN(def int) int {
-	if s := os.Getenv("CSIKIT_BENCH_N"); s != "" {
-		if n, err := strconv.Atoi(s); err == nil && n > 0 {
-			return n
-		}
-	}
-	return def
-}
-
-// benchWorkers is CSIKIT_BENCH_WORKERS, default the provisioner's default.
-func benchWorkers() int {
-	if n, err := strconv.Atoi(os.Getenv("CSIKIT_BENCH_WORKERS")); err == nil && n > 0 {
-		return n
-	}
-	return 0
-}
-
-func procStatus(field string) float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, field+":") {
-			f := strings.Fields(l)
-			if len(f) >= 2 {
-				kb, _ := strconv.ParseFloat(f[1], 64)
-				return kb * 1024
-			}
-		}
-	}
-	return 0
-}
 
 // BenchmarkProvision provisions N claims (CSIKIT_BENCH_N, default 1000) of
 // an Immediate class and reports provisions/s and API writes per
@@ -175,9 +86,9 @@ func createClaims(b *testing.B, e *env, class string, n int) {
 }
 
 func benchProvision(b *testing.B, qps float32, burst int) {
-	n := benchN(1000)
+	n, _ := benchutil.N(1000)
 	if qps > 0 && qps < 50 {
-		n = max(1, min(n, benchN(1000)/5)) // keep the throttled run within minutes
+		n = max(1, n/5) // keep the throttled run within minutes
 	}
 	e, cfg := benchEnv(b)
 	conn := connectBench(b, e)
@@ -186,23 +97,23 @@ func benchProvision(b *testing.B, qps float32, burst int) {
 		ObjectMeta: metav1.ObjectMeta{Name: class}, Provisioner: e.driver}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	wc := &writeCounter{counts: map[string]int{}}
-	pcfg := wc.wrap(kube.WithBudget(cfg, qps, burst))
+	wc := &benchutil.Writes{}
+	pcfg := wc.Wrap(kube.WithBudget(cfg, qps, burst))
 	client := kubernetes.NewForConfigOrDie(pcfg)
-	rec, stopRec, _ := kube.RecorderFor(kubernetes.NewForConfigOrDie(wc.wrap(kube.WithBudget(cfg, 50, 100))), "csi-provisioner")
-	p, err := New(Options{Workers: benchWorkers()}, client, nil, conn, rec)
+	rec, stopRec, _ := kube.RecorderFor(kubernetes.NewForConfigOrDie(wc.Wrap(kube.WithBudget(cfg, 50, 100))), "csi-provisioner")
+	p, err := New(Options{Workers: benchutil.Workers()}, client, nil, conn, rec)
 	if err != nil {
 		b.Fatal(err)
 	}
 	createClaims(b, e, class, n)
-	wc.reset()
+	wc.Reset()
 	b.ResetTimer()
 	start := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done; stopRec() }()
-	lastReport := start
+	progress := benchutil.NewProgress(time.Second)
 	for {
 		got := len(e.drv.Volumes())
 		pvs, _ := p.volumes.List(everything())
@@ -215,10 +126,7 @@ func benchProvision(b *testing.B, qps float32, burst int) {
 		if created >= n {
 			break
 		}
-		if time.Since(lastReport) > time.Second {
-			fmt.Fprintf(os.Stderr, "provision bench: %d/%d PVs (%d volumes, %d creates, %d writes) after %v\n", created, n, got, e.drv.Calls("CreateVolume"), wc.total.Load(), time.Since(start).Round(time.Second))
-			lastReport = time.Now()
-		}
+		progress.Printf("provision bench: %d/%d PVs (%d volumes, %d creates, %d writes) after %v", created, n, got, e.drv.Calls("CreateVolume"), wc.Total(), time.Since(start).Round(time.Second))
 		if time.Since(start) > 15*time.Minute {
 			b.Fatalf("only %d/%d PVs after 15m", created, n)
 		}
@@ -228,8 +136,8 @@ func benchProvision(b *testing.B, qps float32, burst int) {
 	b.StopTimer()
 	time.Sleep(time.Second) // let trailing event writes land
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "provisions/s")
-	b.ReportMetric(float64(wc.total.Load())/float64(n), "writes/op")
-	b.ReportMetric(procStatus("VmHWM")/(1<<20), "peakRSS-MiB")
+	b.ReportMetric(float64(wc.Total())/float64(n), "writes/op")
+	b.ReportMetric(float64(benchutil.PeakRSS())/(1<<20), "peakRSS-MiB")
 	b.ReportMetric(float64(n), "claims")
 	fmt.Fprintf(os.Stderr, "provision bench qps=%v n=%d: %v, writes: %s\n", qps, n, elapsed.Round(time.Millisecond), wc)
 }
@@ -237,7 +145,8 @@ func benchProvision(b *testing.B, qps float32, burst int) {
 // benchCache measures memory per cached bound PVC+PV pair (10,000 pairs,
 // or CSIKIT_BENCH_N*10).
 func benchCache(b *testing.B) {
-	n := benchN(1000) * 10
+	n, _ := benchutil.N(1000)
+	n *= 10
 	e, cfg := benchEnv(b)
 	conn := connectBench(b, e)
 	class := e.ns + "-std"
@@ -280,7 +189,7 @@ func benchCache(b *testing.B) {
 	}
 	runtime.GC()
 	time.Sleep(200 * time.Millisecond)
-	rssBefore := procStatus("VmRSS")
+	rssBefore := benchutil.RSS()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	heapBefore := ms.HeapInuse
@@ -303,8 +212,8 @@ func benchCache(b *testing.B) {
 	runtime.GC()
 	time.Sleep(200 * time.Millisecond)
 	runtime.ReadMemStats(&ms)
-	rssAfter := procStatus("VmRSS")
-	b.ReportMetric((rssAfter-rssBefore)/float64(n)/1024, "RSS-KiB/pair")
+	rssAfter := benchutil.RSS()
+	b.ReportMetric(float64(rssAfter-rssBefore)/float64(n)/1024, "RSS-KiB/pair")
 	b.ReportMetric(float64(ms.HeapInuse-heapBefore)/float64(n)/1024, "heap-KiB/pair")
 	b.ReportMetric(float64(n), "pairs")
 }

@@ -36,23 +36,8 @@ var cp *controlplane.ControlPlane
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := func() int {
-		if !testing.Short() {
-			c, err := controlplane.Start(context.Background(), controlplane.Options{
-				ControllerManager: true, Scheduler: true, SnapshotCRDs: true, Progress: os.Stderr})
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "starting control plane: %v\n", err)
-				return 1
-			}
-			cp = c
-			defer func() {
-				if err := c.Stop(); err != nil {
-					fmt.Fprintf(os.Stderr, "stopping control plane: %v\n", err)
-				}
-			}()
-		}
-		return m.Run()
-	}()
+	code := controlplane.RunTests(m, controlplane.Options{
+		ControllerManager: true, Scheduler: true, SnapshotCRDs: true, Progress: os.Stderr}, &cp)
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run"),
 			goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*delayingType[...]).waitingLoop"),

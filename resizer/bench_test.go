@@ -3,13 +3,9 @@ package resizer_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,104 +15,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/benchutil"
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/resizer"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
-
-// writeCounter counts API writes (anything but GET, LIST and WATCH) per
-// resource.
-type writeCounter struct {
-	mu    sync.Mutex
-	by    map[string]int
-	total atomic.Int64
-}
-
-func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
-	cfg = rest.CopyConfig(cfg)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripper(func(req *http.Request) (*http.Response, error) {
-			if req.Method != http.MethodGet {
-				w.total.Add(1)
-				w.mu.Lock()
-				w.by[resourceOf(req.URL.Path)]++
-				w.mu.Unlock()
-			}
-			return rt.RoundTrip(req)
-		})
-	})
-	return cfg
-}
-
-func (w *writeCounter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var keys []string
-	for k := range w.by {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, w.by[k]))
-	}
-	return strings.Join(parts, " ")
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// resourceOf turns /api/v1/namespaces/ns/persistentvolumeclaims/x/status
-// into "persistentvolumeclaims/status".
-func resourceOf(path string) string {
-	parts := strings.Split(strings.Trim(path, "/"), "/")
-	i := 2 // api/v1/...
-	if parts[0] == "apis" {
-		i = 3
-	}
-	if len(parts) > i+1 && parts[i] == "namespaces" {
-		i += 2
-	}
-	if len(parts) <= i {
-		return path
-	}
-	res := parts[i]
-	if len(parts) > i+2 {
-		res += "/" + parts[i+2]
-	}
-	return res
-}
-
-// peakRSS reads VmHWM of this process (test binary, fake driver and
-// resizer together) in MiB.
-func peakRSS() float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-func benchN() int {
-	if s := os.Getenv("CSIKIT_BENCH_N"); s != "" {
-		if n, err := strconv.Atoi(s); err == nil && n > 0 {
-			return n
-		}
-	}
-	return 1000
-}
 
 // BenchmarkResize raises N bound PVCs at once and measures until every one
 // shows the new status capacity: resizes per second, API writes per resize
@@ -128,7 +34,7 @@ func BenchmarkResize(b *testing.B) {
 	if cp == nil {
 		b.Skip("no control plane in -short mode")
 	}
-	n := benchN()
+	n, _ := benchutil.N(1000)
 	for _, bc := range []struct {
 		name  string
 		qps   float32
@@ -169,7 +75,7 @@ func benchResize(b *testing.B, n int, qps float32, burst int) {
 
 	// Setup: N volumes, PVs and bound PVCs, 32 at a time.
 	setupStart := time.Now()
-	parallel(n, 32, func(i int) {
+	benchutil.Parallel(n, 32, func(i int) {
 		resp, err := conn.Controller().CreateVolume(ctx, &csi.CreateVolumeRequest{
 			Name: fmt.Sprintf("v%d", i), CapacityRange: &csi.CapacityRange{RequiredBytes: gi(1)},
 			VolumeCapabilities: []*csi.VolumeCapability{{
@@ -189,15 +95,14 @@ func benchResize(b *testing.B, n int, qps float32, burst int) {
 	waitBound(ctx, b, admin, ns, n)
 	fmt.Fprintf(os.Stderr, "bench: %d bound PVCs set up in %v\n", n, time.Since(setupStart).Round(time.Millisecond))
 
-	var writes writeCounter
-	writes.by = map[string]int{}
+	var writes benchutil.Writes
 	cfg := kube.WithBudget(cp.Config(), qps, burst)
 	if os.Getenv("CSIKIT_BENCH_PROTOBUF") != "" {
 		cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 		cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	}
-	client := kubernetes.NewForConfigOrDie(writes.wrap(cfg))
-	events := kubernetes.NewForConfigOrDie(writes.wrap(kube.WithBudget(cp.Config(), 50, 100)))
+	client := kubernetes.NewForConfigOrDie(writes.Wrap(cfg))
+	events := kubernetes.NewForConfigOrDie(writes.Wrap(kube.WithBudget(cp.Config(), 50, 100)))
 	rec, stopRec, _ := kube.RecorderFor(events, "external-resizer "+drvName)
 	d, err := resizer.NewCSIDriver(ctx, conn)
 	if err != nil {
@@ -221,13 +126,13 @@ func benchResize(b *testing.B, n int, qps float32, burst int) {
 		stopRec()
 	}()
 	<-r.Started()
-	if w := writes.total.Load(); w != 0 {
+	if w := writes.Total(); w != 0 {
 		b.Logf("%d writes before any request changed: %s", w, writes.String())
 	}
 
 	b.StartTimer()
 	start := time.Now()
-	parallel(n, 32, func(i int) {
+	benchutil.Parallel(n, 32, func(i int) {
 		patch := []byte(`{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}`)
 		for try := 1; ; try++ {
 			_, err := admin.CoreV1().PersistentVolumeClaims(ns).Patch(ctx, fmt.Sprintf("c%d", i), types.MergePatchType, patch, metav1.PatchOptions{})
@@ -245,7 +150,7 @@ func benchResize(b *testing.B, n int, qps float32, burst int) {
 	raised := time.Since(start)
 	fmt.Fprintf(os.Stderr, "bench: %d requests raised in %v\n", n, raised.Round(time.Millisecond))
 	want := resource.MustParse("2Gi")
-	lastReport := time.Now()
+	progress := benchutil.NewProgress(5 * time.Second)
 	for {
 		list, err := admin.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
@@ -260,10 +165,7 @@ func benchResize(b *testing.B, n int, qps float32, burst int) {
 		if done == n {
 			break
 		}
-		if time.Since(lastReport) > 5*time.Second {
-			fmt.Fprintf(os.Stderr, "bench: %d/%d resized after %v\n", done, n, time.Since(start).Round(time.Second))
-			lastReport = time.Now()
-		}
+		progress.Printf("bench: %d/%d resized after %v", done, n, time.Since(start).Round(time.Second))
 		if time.Since(start) > 15*time.Minute {
 			b.Fatalf("only %d of %d resized after 15m", done, n)
 		}
@@ -275,10 +177,7 @@ func benchResize(b *testing.B, n int, qps float32, burst int) {
 	// (or the count stops moving) before counting.
 	// The recorder's own budget is 50 events/s.
 	for deadline := time.Now().Add(10*time.Second + time.Duration(n/50)*time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		writes.mu.Lock()
-		ev := writes.by["events"]
-		writes.mu.Unlock()
-		if ev >= n {
+		if writes.Resource("events") >= n {
 			break
 		}
 	}
@@ -286,31 +185,12 @@ func benchResize(b *testing.B, n int, qps float32, burst int) {
 		b.Errorf("ControllerExpandVolume called %d times for %d PVCs", calls, n)
 	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "resizes/s")
-	b.ReportMetric(float64(writes.total.Load())/float64(n), "writes/resize")
-	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+	b.ReportMetric(float64(writes.Total())/float64(n), "writes/resize")
+	b.ReportMetric(float64(benchutil.PeakRSS())/(1<<20), "peak-RSS-MiB")
 	// For context: how fast this apiserver took the test's own PVC patches
 	// (32 in flight, no limit) in the same run. A resize needs three writes.
 	b.ReportMetric(float64(n)/raised.Seconds(), "apiserver-patches/s")
 	fmt.Fprintf(os.Stderr, "bench: %d resizes in %v (QPS %v): writes %s\n", n, elapsed.Round(time.Millisecond), qps, writes.String())
-}
-
-func parallel(n, width int, f func(i int)) {
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for range width {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 func createPair(ctx context.Context, b testing.TB, client kubernetes.Interface, ns, driver, name, handle string) {

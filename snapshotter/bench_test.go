@@ -3,14 +3,10 @@ package snapshotter
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,100 +15,13 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	_ "k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/benchutil"
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
-
-// writeCounter counts API writes (anything but GET, LIST and WATCH) by
-// resource.
-type writeCounter struct {
-	mu     sync.Mutex
-	counts map[string]int
-	reads  int
-}
-
-func (w *writeCounter) addRead() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.reads++
-}
-
-func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
-	cfg = rest.CopyConfig(cfg)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			switch {
-			case req.Method != http.MethodGet:
-				w.add(req.Method + " " + resourceOf(req.URL.Path))
-			case req.URL.Query().Get("watch") != "":
-			default:
-				w.addRead()
-			}
-			return rt.RoundTrip(req)
-		})
-	})
-	return cfg
-}
-
-func (w *writeCounter) add(k string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.counts == nil {
-		w.counts = map[string]int{}
-	}
-	w.counts[k]++
-}
-
-func (w *writeCounter) snapshot() (total int, by map[string]int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	by = map[string]int{}
-	for k, v := range w.counts {
-		by[k] = v
-		total += v
-	}
-	return total, by
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// resourceOf turns /apis/g/v/namespaces/ns/res/name/sub into "res/sub".
-func resourceOf(path string) string {
-	seg := strings.Split(strings.Trim(path, "/"), "/")
-	switch {
-	case len(seg) > 0 && seg[0] == "api":
-		seg = seg[min(2, len(seg)):]
-	case len(seg) > 0 && seg[0] == "apis":
-		seg = seg[min(3, len(seg)):]
-	}
-	if len(seg) >= 2 && seg[0] == "namespaces" && len(seg) > 2 {
-		seg = seg[2:]
-	}
-	switch len(seg) {
-	case 0:
-		return "?"
-	case 1, 2:
-		return seg[0]
-	}
-	return seg[0] + "/" + seg[2]
-}
-
-func benchN(b *testing.B, def int) int {
-	if s := os.Getenv("CSIKIT_BENCH_N"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			b.Fatalf("CSIKIT_BENCH_N=%q: want a positive integer", s)
-		}
-		return n
-	}
-	return def
-}
 
 // BenchmarkSnapshot creates N VolumeSnapshots of N PVCs at once and times
 // them to readyToUse, with the snapshot controller and the sidecar in this
@@ -121,7 +30,10 @@ func benchN(b *testing.B, def int) int {
 // figure that counts is writes per snapshot.
 func BenchmarkSnapshot(b *testing.B) {
 	needCluster(b)
-	n := benchN(b, 1000)
+	n, ok := benchutil.N(1000)
+	if !ok {
+		b.Fatalf("CSIKIT_BENCH_N=%q: want a positive integer", os.Getenv("CSIKIT_BENCH_N"))
+	}
 	for _, tc := range []struct {
 		name  string
 		qps   float32
@@ -162,7 +74,7 @@ func runSnapshotBench(b *testing.B, qps float32, burst, n int) {
 		b.Fatal(err)
 	}
 	fmt.Fprintf(os.Stderr, "bench: creating %d bound PVCs in %s\n", n, ns)
-	parallel(n, 32, func(i int) {
+	benchutil.Parallel(n, 32, func(i int) {
 		resp, err := conn.Controller().CreateVolume(ctx, volumeRequest(fmt.Sprintf("%s-%d", ns, i)))
 		if err != nil {
 			b.Error(err)
@@ -180,19 +92,19 @@ func runSnapshotBench(b *testing.B, qps float32, burst, n int) {
 	}
 
 	// The components under test, each with its own budget and counter.
-	var writes writeCounter
-	cfg := writes.wrap(kube.WithBudget(cp.Config(), qps, burst))
+	var writes benchutil.Writes
+	cfg := writes.Wrap(kube.WithBudget(cp.Config(), qps, burst))
 	ctrlKube := kubernetes.NewForConfigOrDie(cfg)
 	ctrlSnap := snapclient.NewForConfigOrDie(cfg)
 	sideKube := kubernetes.NewForConfigOrDie(cfg)
 	sideSnap := snapclient.NewForConfigOrDie(cfg)
 	ctrlRec, stopCtrlRec, _ := kube.NewRecorder(cfg, ControllerComponent)
 	sideRec, stopSideRec, _ := kube.NewRecorder(cfg, SidecarComponent)
-	ctrl, err := NewController(ControllerOptions{Recorder: ctrlRec, Workers: benchWorkers()}, ctrlKube, ctrlSnap)
+	ctrl, err := NewController(ControllerOptions{Recorder: ctrlRec, Workers: benchutil.Workers()}, ctrlKube, ctrlSnap)
 	if err != nil {
 		b.Fatal(err)
 	}
-	side, err := NewSidecar(SidecarOptions{DriverName: driver, Recorder: sideRec, Workers: benchWorkers()}, sideKube, sideSnap, mustDriver(b, conn))
+	side, err := NewSidecar(SidecarOptions{DriverName: driver, Recorder: sideRec, Workers: benchutil.Workers()}, sideKube, sideSnap, mustDriver(b, conn))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -220,7 +132,7 @@ func runSnapshotBench(b *testing.B, qps float32, burst, n int) {
 	b.ResetTimer()
 	start := time.Now()
 	cn := class.Name
-	parallel(n, 32, func(i int) {
+	benchutil.Parallel(n, 32, func(i int) {
 		pvc := fmt.Sprintf("pvc-%d", i)
 		vs := &crdv1.VolumeSnapshot{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("snap-%d", i), Namespace: ns},
@@ -230,16 +142,13 @@ func runSnapshotBench(b *testing.B, qps float32, burst, n int) {
 			b.Error(err)
 		}
 	})
-	lastReport := time.Now()
+	progress := benchutil.NewProgress(5 * time.Second)
 	for {
 		ready := readyCount(ctx, adminSnap, ns)
 		if ready == n {
 			break
 		}
-		if time.Since(lastReport) > 5*time.Second {
-			fmt.Fprintf(os.Stderr, "bench: %d/%d ready after %v\n", ready, n, time.Since(start).Round(time.Second))
-			lastReport = time.Now()
-		}
+		progress.Printf("bench: %d/%d ready after %v", ready, n, time.Since(start).Round(time.Second))
 		if time.Since(start) > 30*time.Minute {
 			b.Fatalf("only %d/%d snapshots ready after 30m", ready, n)
 		}
@@ -270,7 +179,7 @@ func runSnapshotBench(b *testing.B, qps float32, burst, n int) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	settle(&writes)
-	total, by := writes.snapshot()
+	total, by := writes.Total(), writes.By()
 	if got := len(drv.Snapshots()); got != n {
 		b.Errorf("backend has %d snapshots, want %d", got, n)
 	}
@@ -283,7 +192,7 @@ func runSnapshotBench(b *testing.B, qps float32, burst, n int) {
 		}
 	}
 	b.ReportMetric(float64(events)/float64(n), "event-writes/snapshot")
-	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(benchutil.PeakRSS())/(1<<20), "peak-RSS-MiB")
 	keys := make([]string, 0, len(by))
 	for k := range by {
 		keys = append(keys, k)
@@ -293,19 +202,17 @@ func runSnapshotBench(b *testing.B, qps float32, burst, n int) {
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s=%.2f", k, float64(by[k])/float64(n)))
 	}
-	writes.mu.Lock()
-	reads := writes.reads
-	writes.mu.Unlock()
+	reads := writes.Reads()
 	fmt.Fprintf(os.Stderr, "bench: qps=%v n=%d: %d ready in %v (%.1f/s), reads %d, writes per snapshot by request: %s\n",
 		qps, n, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), reads, strings.Join(parts, " "))
 }
 
 // settle waits until no write was counted for half a second.
-func settle(w *writeCounter) {
-	last, _ := w.snapshot()
+func settle(w *benchutil.Writes) {
+	last := w.Total()
 	for range 40 {
 		time.Sleep(500 * time.Millisecond)
-		cur, _ := w.snapshot()
+		cur := w.Total()
 		if cur == last {
 			return
 		}
@@ -319,52 +226,6 @@ func mustDriver(b testing.TB, conn *csiconn.Conn) Driver {
 		b.Fatal(err)
 	}
 	return d
-}
-
-func parallel(n, workers int, fn func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-// peakRSS is VmHWM of this process (test process included), in bytes.
-func peakRSS() int64 {
-	return procStatus("VmHWM:")
-}
-
-func procStatus(field string) int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, field); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-var _ = runtime.GC
-
-// benchWorkers is CSIKIT_BENCH_WORKERS, else 0 (the default).
-func benchWorkers() int {
-	n, _ := strconv.Atoi(os.Getenv("CSIKIT_BENCH_WORKERS"))
-	return n
 }
 
 // readyCount lists the namespace's snapshots (from the watch cache) and

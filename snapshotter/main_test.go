@@ -1,12 +1,10 @@
 package snapshotter
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 	"k8s.io/klog/v2"
@@ -30,7 +28,12 @@ func TestMain(m *testing.M) {
 	klog.InitFlags(nil)
 	flag.Parse()
 	extendBenchTimeout()
-	code := run(m)
+	// The PVC protection controller of kube-controller-manager removes
+	// kubernetes.io/pvc-protection from a deleted PVC; the protection test
+	// needs it. CSIKIT_SNAPSHOTTER_NO_KCM=1 leaves it out (that test then
+	// skips).
+	withKCM = !testing.Short() && os.Getenv("CSIKIT_SNAPSHOTTER_NO_KCM") == ""
+	code := controlplane.RunTests(m, controlplane.Options{SnapshotCRDs: true, ControllerManager: withKCM, Progress: os.Stderr}, &cp)
 	if code == 0 {
 		if err := goleak.Find(leakOptions...); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
@@ -38,26 +41,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
-}
-
-func run(m *testing.M) int {
-	if !testing.Short() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-		var err error
-		// The PVC protection controller of kube-controller-manager removes
-		// kubernetes.io/pvc-protection from a deleted PVC; the protection
-		// test needs it. CSIKIT_SNAPSHOTTER_NO_KCM=1 leaves it out (that
-		// test then skips).
-		withKCM = os.Getenv("CSIKIT_SNAPSHOTTER_NO_KCM") == ""
-		cp, err = controlplane.Start(ctx, controlplane.Options{SnapshotCRDs: true, ControllerManager: withKCM, Progress: os.Stderr})
-		cancel()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "starting control plane: %v\n", err)
-			return 1
-		}
-		defer cp.Stop()
-	}
-	return m.Run()
 }
 
 func needCluster(tb testing.TB) {

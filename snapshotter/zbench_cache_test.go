@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"testing"
 
+	"github.com/csi-kit/sidecars/internal/benchutil"
 	"github.com/csi-kit/sidecars/internal/kube"
 )
 
@@ -45,7 +46,7 @@ func BenchmarkControllerCache(b *testing.B) {
 	fmt.Fprintf(os.Stderr, "bench: creating %d ready snapshots and contents in %s\n", n, ns)
 	start := time.Now()
 	var done int64
-	parallel(n, 48, func(i int) {
+	benchutil.Parallel(n, 48, func(i int) {
 		if err := createReadyPair(ctx, snap, ns, i); err != nil {
 			b.Error(err)
 		}
@@ -58,8 +59,8 @@ func BenchmarkControllerCache(b *testing.B) {
 	}
 	for range b.N {
 		heap0, rss0 := memNow()
-		var writes writeCounter
-		cfg := writes.wrap(kube.WithBudget(cp.Config(), kube.DefaultQPS, kube.DefaultBurst))
+		var writes benchutil.Writes
+		cfg := writes.Wrap(kube.WithBudget(cp.Config(), kube.DefaultQPS, kube.DefaultBurst))
 		c, err := NewController(ControllerOptions{}, kubernetes.NewForConfigOrDie(cfg), snapclient.NewForConfigOrDie(cfg))
 		if err != nil {
 			b.Fatal(err)
@@ -75,7 +76,7 @@ func BenchmarkControllerCache(b *testing.B) {
 		settle(&writes)
 		startup := time.Since(t0)
 		heap1, rss1 := memNow()
-		total, by := writes.snapshot()
+		total, by := writes.Total(), writes.By()
 		cancel()
 		if err := <-errc; err != nil {
 			b.Fatal(err)
@@ -101,7 +102,7 @@ func memNow() (heap, rss int64) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc), procStatus("VmRSS:")
+	return int64(ms.HeapAlloc), benchutil.RSS()
 }
 
 // createReadyPair creates a pre-provisioned content and its snapshot, both

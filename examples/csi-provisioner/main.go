@@ -13,6 +13,7 @@ import (
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 
 	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/internal/compflags"
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/leaderelection"
 	"github.com/csi-kit/sidecars/provisioner"
@@ -35,8 +36,8 @@ func main() {
 		Common:        &c,
 		Run: func(ctx context.Context, env *cmdutil.Env) error {
 			opts.Timeout = c.Timeout
-			if f.enableCapacity {
-				capOpts, err := f.capacityOptions(ctx, env)
+			if f.Capacity.Enable {
+				capOpts, err := compflags.CapacityOptions(ctx, env.Kube, env.Config, f.Capacity)
 				if err != nil {
 					return err
 				}
@@ -51,7 +52,7 @@ func main() {
 			if err != nil {
 				return err
 			}
-			opts.Registerer = legacyRegisterer{}
+			opts.Registerer = cmdutil.LegacyRegisterer{}
 			p, err := provisioner.New(opts, env.Kube, snaps, env.Conn, rec)
 			if err != nil {
 				return err
@@ -61,43 +62,28 @@ func main() {
 	}))
 }
 
-// flags are the provisioner's own flags.
+// flags are the provisioner's own flags; those it shares with the
+// all-in-one csi-sidecars are in compflags.Provisioner.
 type flags struct {
-	prefix                                string
-	uuidLength, workers                   int
+	compflags.Provisioner
 	retryStart, retryMax                  time.Duration
-	strict, immediate, extraMetadata      bool
-	defaultFS                             string
-	publishRO, preventModeConversion      bool
-	enableCapacity, capacityImmediate     bool
-	capacityPoll                          time.Duration
-	ownerLevel                            int
+	extraMetadata, preventModeConversion  bool
 	capacityQPS                           float64
 	capacityBurst                         int
 	nodeDeployment                        bool
-	gates                                 gateFlag
+	gates                                 *compflags.Gates
 	cloneThreads, capacityThreads         int
 	sweepInterval, nodeBaseDelay, nodeMax time.Duration
 	nodeImmediate, pprof                  bool
 }
 
 func registerFlags(fs *flag.FlagSet) *flags {
-	f := &flags{gates: gateFlag{}}
-	fs.StringVar(&f.prefix, "volume-name-prefix", provisioner.DefaultVolumeNamePrefix, "Prefix of volume and PV names.")
-	fs.IntVar(&f.uuidLength, "volume-name-uuid-length", -1, "Length of the claim UID in names, dashes removed (-1: whole UID).")
-	fs.IntVar(&f.workers, "worker-threads", provisioner.DefaultWorkers, "Claims and volumes handled in parallel, each.")
+	f := &flags{gates: newGates()}
+	compflags.RegisterProvisioner(fs, &f.Provisioner)
 	fs.DurationVar(&f.retryStart, "retry-interval-start", provisioner.DefaultRetryIntervalStart, "First retry delay; doubles per failure.")
 	fs.DurationVar(&f.retryMax, "retry-interval-max", provisioner.DefaultRetryIntervalMax, "Longest retry delay.")
-	fs.BoolVar(&f.strict, "strict-topology", false, "Send only the selected node's topology.")
-	fs.BoolVar(&f.immediate, "immediate-topology", true, "Send cluster topology for Immediate claims without allowedTopologies.")
 	fs.BoolVar(&f.extraMetadata, "extra-create-metadata", false, "Add PVC/PV name and namespace to CreateVolume parameters.")
-	fs.StringVar(&f.defaultFS, "default-fstype", "", "fsType when the class names none.")
-	fs.BoolVar(&f.publishRO, "controller-publish-readonly", false, "Mark ReadOnlyMany-only PVs read-only.")
 	fs.BoolVar(&f.preventModeConversion, "prevent-volume-mode-conversion", true, "Refuse restores that change the volume mode without permission.")
-	fs.BoolVar(&f.enableCapacity, "enable-capacity", false, "Publish CSIStorageCapacity objects (needs env NAMESPACE, POD_NAME).")
-	fs.BoolVar(&f.capacityImmediate, "capacity-for-immediate-binding", false, "Also publish capacity for Immediate classes.")
-	fs.DurationVar(&f.capacityPoll, "capacity-poll-interval", provisioner.DefaultCapacityPollInterval, "Capacity refresh period.")
-	fs.IntVar(&f.ownerLevel, "capacity-ownerref-level", 1, "Owner of capacity objects: -1 none, 0 the pod, 1 its controller, 2 the controller's controller...")
 	fs.Float64Var(&f.capacityQPS, "kube-api-capacity-qps", 1, "Accepted for compatibility: capacity writes share the main client.")
 	fs.IntVar(&f.capacityBurst, "kube-api-capacity-burst", 5, "Accepted for compatibility: capacity writes share the main client.")
 	fs.IntVar(&f.cloneThreads, "cloning-protection-threads", 1, "Accepted for compatibility: clone finalizers are handled by the claim workers.")
@@ -118,15 +104,13 @@ func (f *flags) options() (provisioner.Options, error) {
 	if f.nodeDeployment {
 		return provisioner.Options{}, fmt.Errorf("--node-deployment is not supported by this provisioner")
 	}
-	if f.gates["CrossNamespaceVolumeDataSource"] {
+	if f.gates.On("CrossNamespaceVolumeDataSource") {
 		return provisioner.Options{}, fmt.Errorf("--feature-gates=CrossNamespaceVolumeDataSource=true is not supported")
 	}
-	o := provisioner.Options{
-		VolumeNamePrefix: f.prefix, VolumeNameUUIDLength: f.uuidLength, Workers: f.workers,
-		RetryIntervalStart: f.retryStart, RetryIntervalMax: f.retryMax,
-		StrictTopology: f.strict, NoImmediateTopology: !f.immediate, ExtraCreateMetadata: f.extraMetadata,
-		DefaultFSType: f.defaultFS, ControllerPublishReadOnly: f.publishRO, AllowVolumeModeConversion: !f.preventModeConversion,
-		DisableTopology: !f.gates.on("Topology"), DisableVolumeAttributesClass: !f.gates.on("VolumeAttributesClass"),
-	}
+	o := f.Options
+	o.RetryIntervalStart, o.RetryIntervalMax = f.retryStart, f.retryMax
+	o.NoImmediateTopology, o.ExtraCreateMetadata = !f.ImmediateTopology, f.extraMetadata
+	o.AllowVolumeModeConversion = !f.preventModeConversion
+	o.DisableTopology, o.DisableVolumeAttributesClass = !f.gates.On("Topology"), !f.gates.On("VolumeAttributesClass")
 	return o, nil
 }

@@ -38,13 +38,13 @@ func TestGates(t *testing.T) {
 		{"Topology=True", true}, {"Topology=false,VolumeAttributesClass=true", true}, {"Nope=true", false},
 		{"HonorPVReclaimPolicy=true", false}, {"Topology", false}, {"Topology=maybe", false},
 	} {
-		if err := (gateFlag{}).Set(tc.in); (err == nil) != tc.ok {
+		if err := newGates().Set(tc.in); (err == nil) != tc.ok {
 			t.Errorf("Set(%q) = %v", tc.in, err)
 		}
 	}
-	g := gateFlag{}
+	g := newGates()
 	_ = g.Set("Topology=false")
-	if g.on("Topology") || !g.on("VolumeAttributesClass") || g.on("CrossNamespaceVolumeDataSource") {
+	if g.On("Topology") || !g.On("VolumeAttributesClass") || g.On("CrossNamespaceVolumeDataSource") {
 		t.Errorf("gates %v", g)
 	}
 }

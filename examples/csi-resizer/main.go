@@ -9,9 +9,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/internal/compflags"
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/leaderelection"
 	"github.com/csi-kit/sidecars/resizer"
@@ -22,24 +22,17 @@ func main() {
 	var c cmdutil.Common
 	cmdutil.Register(fs, &c, cmdutil.Defaults{Timeout: resizer.DefaultTimeout})
 	var (
-		opts     resizer.Options
-		inUse    = true
-		gates    = featureGates{}
-		csiTimer = durationAlias{target: &c.Timeout, name: "csiTimeout"}
+		rf    = compflags.Resizer{WarnCSITimeout: true}
+		opts  = &rf.Options
+		gates = featureGates{}
 	)
-	fs.IntVar(&opts.Workers, "workers", resizer.DefaultWorkers, "Number of PVCs handled in parallel.")
+	compflags.RegisterResizer(fs, &rf, &c.Timeout)
 	fs.DurationVar(&opts.RetryIntervalStart, "retry-interval-start", resizer.DefaultRetryIntervalStart, "Initial retry interval of a failed resize or modify; doubles on each failure.")
 	fs.DurationVar(&opts.RetryIntervalMax, "retry-interval-max", resizer.DefaultRetryIntervalMax, "Maximum retry interval; also how long an infeasible size or class waits before it is tried again unchanged.")
-	fs.DurationVar(&opts.ResyncPeriod, "resync-period", resizer.DefaultResyncPeriod, "Resync period of the informers.")
-	fs.BoolVar(&inUse, "handle-volume-inuse-error", true, "Track which pods use which PVCs, so that drivers that expand only OFFLINE are not called for a volume in use. Pods are cached only for such drivers.")
-	fs.BoolVar(&opts.ExtraModifyMetadata, "extra-modify-metadata", false, "Add csi.storage.k8s.io/pvc/name, pvc/namespace and pv/name to the parameters of ControllerModifyVolume.")
-	fs.BoolVar(&opts.MarkInProgressBeforeCall, "mark-in-progress-before-call", false, "Write ControllerResizeInProgress and emit a Resizing event before each ControllerExpandVolume, as upstream does (one more PVC write and event per resize).")
 	fs.Var(gates, "feature-gates", "Comma-separated Gate=true|false: AnnotateFsResize, RecoverVolumeExpansionFailure, VolumeAttributesClass, ReleaseLeaderElectionOnExit.")
-	fs.Var(&csiTimer, "csiTimeout", "Deprecated (removed upstream in v1.0): use --timeout.")
-	cmdutil.DeprecatedString(fs, "leader-election-identity", "the identity is the hostname.")
 	cmdutil.Parse(fs, os.Args[1:])
 
-	opts.HandleVolumeInUseError = &inUse
+	opts.HandleVolumeInUseError = &rf.HandleVolumeInUseError
 	opts.Timeout = c.Timeout
 	if v, ok := gates["AnnotateFsResize"]; ok && !v {
 		opts.DisablePreResizeAnnotation = true
@@ -65,7 +58,7 @@ func main() {
 				return err
 			}
 			defer stop()
-			o := opts
+			o := *opts
 			o.Recorder = rec
 			r, err := resizer.New(o, env.Kube, drv)
 			if err != nil {
@@ -112,28 +105,5 @@ func (g featureGates) Set(s string) error {
 		}
 		g[k] = b
 	}
-	return nil
-}
-
-// durationAlias is a deprecated spelling of a duration flag.
-type durationAlias struct {
-	target *time.Duration
-	name   string
-}
-
-func (d *durationAlias) String() string {
-	if d.target == nil {
-		return ""
-	}
-	return d.target.String()
-}
-
-func (d *durationAlias) Set(s string) error {
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "Warning: --%s is deprecated: use --timeout\n", d.name)
-	*d.target = v
 	return nil
 }

@@ -3,14 +3,12 @@ package main
 import (
 	"flag"
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/internal/compflags"
 	"github.com/csi-kit/sidecars/provisioner"
-	"github.com/csi-kit/sidecars/resizer"
 	"github.com/csi-kit/sidecars/snapshotter"
 )
 
@@ -33,22 +31,13 @@ type flags struct {
 
 	snapshotTimeout      time.Duration
 	retryStart, retryMax time.Duration
-	gates                gates
+	gates                *compflags.Gates
 	extraCreateMetadata  bool
 	preventModeChange    bool
 	nodeDeployment       bool
 
-	prov        provisioner.Options
-	uuidLength  int
-	immediate   bool
-	publishRO   bool
-	capacity    bool
-	capacityImm bool
-	capacityPol time.Duration
-	ownerLevel  int
-
-	res   resizer.Options
-	inUse bool
+	prov compflags.Provisioner
+	res  compflags.Resizer
 
 	side            snapshotter.SidecarOptions
 	ctl             snapshotter.ControllerOptions
@@ -57,7 +46,11 @@ type flags struct {
 }
 
 func registerFlags(fs *flag.FlagSet) *flags {
-	f := &flags{gates: gates{}}
+	f := &flags{gates: &compflags.Gates{Known: map[string]bool{
+		"Topology": true, "VolumeAttributesClass": true, "CrossNamespaceVolumeDataSource": false,
+		"ReleaseLeaderElectionOnExit": true, "AnnotateFsResize": true, "RecoverVolumeExpansionFailure": true,
+		"CSIVolumeGroupSnapshot": false,
+	}, ListKnown: true}}
 	cmdutil.Register(fs, &f.common, cmdutil.Defaults{Timeout: provisioner.DefaultTimeout})
 
 	fs.BoolVar(&f.enableProvisioner, "enable-provisioner", true, "Run the provisioner when the driver has CREATE_DELETE_VOLUME.")
@@ -69,23 +62,14 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	fs.DurationVar(&f.snapshotTimeout, "snapshot-timeout", time.Minute, "Timeout of each snapshot call to the CSI driver (csi-snapshotter's --timeout).")
 	fs.DurationVar(&f.retryStart, "retry-interval-start", time.Second, "Initial retry interval of a failed operation, every controller; doubles per failure.")
 	fs.DurationVar(&f.retryMax, "retry-interval-max", 5*time.Minute, "Maximum retry interval, every controller.")
-	fs.Var(f.gates, "feature-gates", "Comma-separated Gate=true|false: "+strings.Join(gateNames(), ", ")+".")
+	fs.Var(f.gates, "feature-gates", "Comma-separated Gate=true|false: "+strings.Join(f.gates.Names(), ", ")+".")
 	fs.BoolVar(&f.extraCreateMetadata, "extra-create-metadata", false, "Add object names to CreateVolume and CreateSnapshot parameters.")
 	fs.BoolVar(&f.preventModeChange, "prevent-volume-mode-conversion", true, "Refuse restores that change the volume mode without permission.")
 	fs.BoolVar(&f.nodeDeployment, "node-deployment", false, "Not supported: run one csi-sidecars per driver.")
 
 	// Provisioner.
-	fs.StringVar(&f.prov.VolumeNamePrefix, "volume-name-prefix", provisioner.DefaultVolumeNamePrefix, "Prefix of volume and PV names.")
-	fs.IntVar(&f.uuidLength, "volume-name-uuid-length", -1, "Length of the claim UID in names, dashes removed (-1: whole UID).")
-	fs.IntVar(&f.prov.Workers, "worker-threads", provisioner.DefaultWorkers, "Claims and volumes the provisioner handles in parallel, each.")
-	fs.BoolVar(&f.prov.StrictTopology, "strict-topology", false, "Send only the selected node's topology.")
-	fs.BoolVar(&f.immediate, "immediate-topology", true, "Send cluster topology for Immediate claims without allowedTopologies.")
-	fs.StringVar(&f.prov.DefaultFSType, "default-fstype", "", "fsType when the class names none.")
-	fs.BoolVar(&f.publishRO, "controller-publish-readonly", false, "Mark ReadOnlyMany-only PVs read-only.")
-	fs.BoolVar(&f.capacity, "enable-capacity", false, "Publish CSIStorageCapacity objects (needs env NAMESPACE, POD_NAME).")
-	fs.BoolVar(&f.capacityImm, "capacity-for-immediate-binding", false, "Also publish capacity for Immediate classes.")
-	fs.DurationVar(&f.capacityPol, "capacity-poll-interval", provisioner.DefaultCapacityPollInterval, "Capacity refresh period.")
-	fs.IntVar(&f.ownerLevel, "capacity-ownerref-level", 1, "Owner of capacity objects: -1 none, 0 the pod, 1 its controller, 2 the controller's controller...")
+	compflags.RegisterProvisioner(fs, &f.prov)
+	compflags.SetUsage(fs, "worker-threads", "Claims and volumes the provisioner handles in parallel, each.")
 	for _, n := range []string{"kube-api-capacity-qps", "kube-api-capacity-burst", "cloning-protection-threads", "capacity-threads",
 		"snapshot-orphan-sweep-interval", "node-deployment-base-delay", "node-deployment-max-delay", "provisioner", "capacity-controller-deployment-mode"} {
 		cmdutil.DeprecatedString(fs, n, "accepted for compatibility with csi-provisioner; no effect here.")
@@ -94,13 +78,13 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	cmdutil.DeprecatedBool(fs, "enable-pprof", "accepted for compatibility.")
 
 	// Resizer.
-	fs.IntVar(&f.res.Workers, "workers", resizer.DefaultWorkers, "PVCs the resizer handles in parallel.")
-	fs.DurationVar(&f.res.ResyncPeriod, "resync-period", resizer.DefaultResyncPeriod, "Resync period of the resizer's informers.")
-	fs.BoolVar(&f.inUse, "handle-volume-inuse-error", true, "Track pods using PVCs so offline-only drivers are not asked to expand a volume in use.")
-	fs.BoolVar(&f.res.ExtraModifyMetadata, "extra-modify-metadata", false, "Add PVC/PV names to ControllerModifyVolume parameters.")
-	fs.BoolVar(&f.res.MarkInProgressBeforeCall, "mark-in-progress-before-call", false, "Write ControllerResizeInProgress before each ControllerExpandVolume, as upstream does.")
-	fs.Var(&durationAlias{target: &f.common.Timeout}, "csiTimeout", "Deprecated: use --timeout.")
-	cmdutil.DeprecatedString(fs, "leader-election-identity", "the identity is the hostname.")
+	compflags.RegisterResizer(fs, &f.res, &f.common.Timeout)
+	compflags.SetUsage(fs, "workers", "PVCs the resizer handles in parallel.")
+	compflags.SetUsage(fs, "resync-period", "Resync period of the resizer's informers.")
+	compflags.SetUsage(fs, "handle-volume-inuse-error", "Track pods using PVCs so offline-only drivers are not asked to expand a volume in use.")
+	compflags.SetUsage(fs, "extra-modify-metadata", "Add PVC/PV names to ControllerModifyVolume parameters.")
+	compflags.SetUsage(fs, "mark-in-progress-before-call", "Write ControllerResizeInProgress before each ControllerExpandVolume, as upstream does.")
+	compflags.SetUsage(fs, "csiTimeout", "Deprecated: use --timeout.")
 
 	// Snapshots.
 	fs.IntVar(&f.snapWorkers, "snapshot-worker-threads", 10, "Contents (sidecar) and snapshots (controller) handled in parallel.")
@@ -128,24 +112,24 @@ func (f *flags) check() error {
 	if f.distributedSnap {
 		errs = append(errs, "--enable-distributed-snapshotting is not supported")
 	}
-	if f.gates["CrossNamespaceVolumeDataSource"] {
+	if f.gates.On("CrossNamespaceVolumeDataSource") {
 		errs = append(errs, "--feature-gates=CrossNamespaceVolumeDataSource=true is not supported")
 	}
 	if f.snapshotTimeout <= 0 {
 		errs = append(errs, fmt.Sprintf("--snapshot-timeout=%v must be positive", f.snapshotTimeout))
 	}
-	p := &f.prov
-	p.VolumeNameUUIDLength, p.Timeout = f.uuidLength, f.common.Timeout
+	p := &f.prov.Options
+	p.Timeout = f.common.Timeout
 	p.RetryIntervalStart, p.RetryIntervalMax = f.retryStart, f.retryMax
-	p.NoImmediateTopology, p.ExtraCreateMetadata, p.ControllerPublishReadOnly = !f.immediate, f.extraCreateMetadata, f.publishRO
+	p.NoImmediateTopology, p.ExtraCreateMetadata = !f.prov.ImmediateTopology, f.extraCreateMetadata
 	p.AllowVolumeModeConversion = !f.preventModeChange
-	p.DisableTopology, p.DisableVolumeAttributesClass = !f.gates.on("Topology"), !f.gates.on("VolumeAttributesClass")
+	p.DisableTopology, p.DisableVolumeAttributesClass = !f.gates.On("Topology"), !f.gates.On("VolumeAttributesClass")
 
-	r := &f.res
+	r := &f.res.Options
 	r.Timeout, r.RetryIntervalStart, r.RetryIntervalMax = f.common.Timeout, f.retryStart, f.retryMax
-	r.HandleVolumeInUseError = &f.inUse
-	r.DisableModify = !f.gates.on("VolumeAttributesClass")
-	r.DisablePreResizeAnnotation = !f.gates.on("AnnotateFsResize")
+	r.HandleVolumeInUseError = &f.res.HandleVolumeInUseError
+	r.DisableModify = !f.gates.On("VolumeAttributesClass")
+	r.DisablePreResizeAnnotation = !f.gates.On("AnnotateFsResize")
 
 	s := &f.side
 	s.Workers, s.ExtraCreateMetadata = f.snapWorkers, f.extraCreateMetadata
@@ -159,74 +143,5 @@ func (f *flags) check() error {
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
-	return nil
-}
-
-// gates is --feature-gates over the union of the binaries' gates; the
-// value is each gate's default.
-type gates map[string]bool
-
-var knownGates = map[string]bool{
-	"Topology": true, "VolumeAttributesClass": true, "CrossNamespaceVolumeDataSource": false,
-	"ReleaseLeaderElectionOnExit": true, "AnnotateFsResize": true, "RecoverVolumeExpansionFailure": true,
-	"CSIVolumeGroupSnapshot": false,
-}
-
-func gateNames() []string {
-	var n []string
-	for k := range knownGates {
-		n = append(n, k)
-	}
-	sort.Strings(n)
-	return n
-}
-
-func (g gates) String() string { return "" }
-
-func (g gates) Set(s string) error {
-	for _, kv := range strings.Split(s, ",") {
-		kv = strings.TrimSpace(kv)
-		if kv == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("feature gate %q: want Name=true|false", kv)
-		}
-		if _, known := knownGates[k]; !known {
-			return fmt.Errorf("unknown feature gate %q (known: %s)", k, strings.Join(gateNames(), ", "))
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("feature gate %s=%q: %w", k, v, err)
-		}
-		g[k] = b
-	}
-	return nil
-}
-
-func (g gates) on(name string) bool {
-	if v, ok := g[name]; ok {
-		return v
-	}
-	return knownGates[name]
-}
-
-// durationAlias is a deprecated spelling of --timeout.
-type durationAlias struct{ target *time.Duration }
-
-func (d *durationAlias) String() string {
-	if d.target == nil {
-		return ""
-	}
-	return d.target.String()
-}
-
-func (d *durationAlias) Set(s string) error {
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d.target = v
 	return nil
 }

@@ -45,22 +45,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	if !testing.Short() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-		var err error
-		cp, err = controlplane.Start(ctx, controlplane.Options{RBAC: true, SnapshotCRDs: true, Progress: os.Stderr})
-		cancel()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "starting control plane: %v\n", err)
-			return 1
-		}
-		defer cp.Stop()
-	}
-	return m.Run()
+	os.Exit(controlplane.RunTests(m, controlplane.Options{RBAC: true, SnapshotCRDs: true, Progress: os.Stderr}, &cp))
 }
 
 func needCluster(tb testing.TB) {

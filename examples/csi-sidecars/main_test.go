@@ -40,13 +40,13 @@ func TestSeedFlags(t *testing.T) {
 	f = parse(t, "--csi-address=/csi/csi.sock", "--feature-gates=Topology=True", "--volume-name-prefix=local",
 		"--strict-topology=true", "--timeout=150s", "--extra-create-metadata=true", "--enable-leader-election=true",
 		"--leader-election-type=leases", "--retry-interval-start=500ms", "--v=5")
-	p := f.prov
+	p := f.prov.Options
 	if p.VolumeNamePrefix != "local" || !p.StrictTopology || p.Timeout != 150*time.Second || !p.ExtraCreateMetadata ||
 		p.RetryIntervalStart != 500*time.Millisecond || p.DisableTopology || !f.common.LeaderElection.Enabled {
 		t.Errorf("seed 001 provisioner options: %+v", p)
 	}
-	if f.res.Timeout != 150*time.Second || f.res.RetryIntervalStart != 500*time.Millisecond {
-		t.Errorf("seed 001: resizer timeout %v, retry start %v: want the shared flags", f.res.Timeout, f.res.RetryIntervalStart)
+	if f.res.Options.Timeout != 150*time.Second || f.res.Options.RetryIntervalStart != 500*time.Millisecond {
+		t.Errorf("seed 001: resizer timeout %v, retry start %v: want the shared flags", f.res.Options.Timeout, f.res.Options.RetryIntervalStart)
 	}
 	if !f.side.ExtraCreateMetadata {
 		t.Errorf("--extra-create-metadata should reach the snapshot sidecar too")
@@ -56,8 +56,8 @@ func TestSeedFlags(t *testing.T) {
 		"--log-text-split-stream", "--groupsnapshot-name-prefix=g", "--feature-gates=CSIVolumeGroupSnapshot=false,ReleaseLeaderElectionOnExit=true")
 	// csi-resizer's old spellings and flags.
 	f = parse(t, "--csiTimeout=20s", "--workers=3", "--handle-volume-inuse-error=false", "--feature-gates=AnnotateFsResize=false,VolumeAttributesClass=false")
-	if f.res.Workers != 3 || *f.res.HandleVolumeInUseError || !f.res.DisablePreResizeAnnotation || !f.res.DisableModify || f.res.Timeout != 20*time.Second {
-		t.Errorf("resizer options: %+v", f.res)
+	if f.res.Options.Workers != 3 || *f.res.Options.HandleVolumeInUseError || !f.res.Options.DisablePreResizeAnnotation || !f.res.Options.DisableModify || f.res.Options.Timeout != 20*time.Second {
+		t.Errorf("resizer options: %+v", f.res.Options)
 	}
 }
 
@@ -67,13 +67,13 @@ func TestSharedDefaults(t *testing.T) {
 	if f.common.Timeout != 10*time.Second || f.snapshotTimeout != time.Minute {
 		t.Errorf("timeouts: %v and snapshot %v, want 10s and 1m", f.common.Timeout, f.snapshotTimeout)
 	}
-	if f.prov.Workers != 100 || f.res.Workers != 10 || f.side.Workers != 10 || f.ctl.Workers != 10 {
-		t.Errorf("workers: provisioner %d resizer %d sidecar %d controller %d", f.prov.Workers, f.res.Workers, f.side.Workers, f.ctl.Workers)
+	if f.prov.Options.Workers != 100 || f.res.Options.Workers != 10 || f.side.Workers != 10 || f.ctl.Workers != 10 {
+		t.Errorf("workers: provisioner %d resizer %d sidecar %d controller %d", f.prov.Options.Workers, f.res.Options.Workers, f.side.Workers, f.ctl.Workers)
 	}
 	if f.enableController || !f.enableProvisioner || !f.enableResizer || !f.enableSnapshotter {
 		t.Errorf("enable defaults: %+v", f)
 	}
-	if f.ctl.PreventVolumeModeConversion == nil || !*f.ctl.PreventVolumeModeConversion || f.prov.AllowVolumeModeConversion {
+	if f.ctl.PreventVolumeModeConversion == nil || !*f.ctl.PreventVolumeModeConversion || f.prov.Options.AllowVolumeModeConversion {
 		t.Errorf("volume mode conversion should be prevented by default")
 	}
 }

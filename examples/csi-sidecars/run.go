@@ -7,15 +7,14 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/internal/compflags"
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/provisioner"
 	"github.com/csi-kit/sidecars/resizer"
@@ -90,10 +89,10 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 			return err
 		}
 		defer stop()
-		o := f.prov
-		o.Registerer = legacyRegisterer{}
-		if f.capacity {
-			if o.Capacity, err = capacityOptions(ctx, env, f); err != nil {
+		o := f.prov.Options
+		o.Registerer = cmdutil.LegacyRegisterer{}
+		if f.prov.Capacity.Enable {
+			if o.Capacity, err = compflags.CapacityOptions(ctx, env.Kube, env.Config, f.prov.Capacity); err != nil {
 				return err
 			}
 		}
@@ -109,7 +108,7 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 			return err
 		}
 		defer stop()
-		o := f.res
+		o := f.res.Options
 		o.Recorder = rec
 		r, err := resizer.New(o, env.Kube, resDrv)
 		if err != nil {
@@ -142,7 +141,7 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		}
 		defer stop()
 		o := f.ctl
-		o.Recorder, o.Registerer = rec, legacyRegisterer{}
+		o.Recorder, o.Registerer = rec, cmdutil.LegacyRegisterer{}
 		c, err := snapshotter.NewController(o, env.Kube, snap)
 		if err != nil {
 			return err
@@ -178,16 +177,3 @@ func runAll(ctx context.Context, runners []namedRunner) error {
 	}
 	return g.Wait()
 }
-
-// legacyRegisterer puts the controllers' metrics on the registry the
-// metrics endpoint serves.
-type legacyRegisterer struct{}
-
-func (legacyRegisterer) Register(c prometheus.Collector) error {
-	legacyregistry.RawMustRegister(c)
-	return nil
-}
-func (legacyRegisterer) MustRegister(cs ...prometheus.Collector) {
-	legacyregistry.RawMustRegister(cs...)
-}
-func (legacyRegisterer) Unregister(prometheus.Collector) bool { return false }

@@ -11,8 +11,6 @@ import (
 	"os"
 
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
-	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/csi-kit/sidecars/internal/cmdutil"
 	"github.com/csi-kit/sidecars/internal/kube"
@@ -47,7 +45,7 @@ func main() {
 			defer stop()
 			opts := f.Options
 			opts.Recorder = rec
-			opts.Registerer = legacyRegisterer{}
+			opts.Registerer = cmdutil.LegacyRegisterer{}
 			c, err := snapshotter.NewController(opts, env.Kube, snap)
 			if err != nil {
 				return err
@@ -56,16 +54,3 @@ func main() {
 		},
 	}))
 }
-
-// legacyRegisterer puts the controller's metrics on the registry that the
-// metrics endpoint serves.
-type legacyRegisterer struct{}
-
-func (legacyRegisterer) Register(c prometheus.Collector) error {
-	legacyregistry.RawMustRegister(c)
-	return nil
-}
-func (legacyRegisterer) MustRegister(cs ...prometheus.Collector) {
-	legacyregistry.RawMustRegister(cs...)
-}
-func (legacyRegisterer) Unregister(prometheus.Collector) bool { return false }

@@ -1,4 +1,4 @@
-package main
+package compflags
 
 import (
 	"context"
@@ -9,43 +9,46 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
-	"github.com/csi-kit/sidecars/internal/cmdutil"
 	"github.com/csi-kit/sidecars/provisioner"
 )
 
-// capacityOptions reads NAMESPACE and POD_NAME and finds the owner of the
-// CSIStorageCapacity objects at --capacity-ownerref-level by following
-// controller references up from this pod.
-func capacityOptions(ctx context.Context, env *cmdutil.Env, f *flags) (*provisioner.CapacityOptions, error) {
+// CapacityOptions turns the capacity flags into the provisioner's
+// CapacityOptions. It reads env NAMESPACE and POD_NAME and finds the owner
+// of the CSIStorageCapacity objects at c.OwnerLevel by following controller
+// references up from this pod; kube reads the pod and a dynamic client on
+// cfg reads the controllers above it.
+func CapacityOptions(ctx context.Context, kube kubernetes.Interface, cfg *rest.Config, c Capacity) (*provisioner.CapacityOptions, error) {
 	ns, pod := os.Getenv("NAMESPACE"), os.Getenv("POD_NAME")
 	if ns == "" {
 		return nil, fmt.Errorf("--enable-capacity needs env NAMESPACE")
 	}
-	o := &provisioner.CapacityOptions{Namespace: ns, PollInterval: f.capacityPol, ForImmediateBinding: f.capacityImm}
-	if f.ownerLevel < 0 {
+	o := &provisioner.CapacityOptions{Namespace: ns, PollInterval: c.PollInterval, ForImmediateBinding: c.ForImmediate}
+	if c.OwnerLevel < 0 {
 		return o, nil
 	}
 	if pod == "" {
-		return nil, fmt.Errorf("--enable-capacity with --capacity-ownerref-level=%d needs env POD_NAME", f.ownerLevel)
+		return nil, fmt.Errorf("--enable-capacity with --capacity-ownerref-level=%d needs env POD_NAME", c.OwnerLevel)
 	}
-	p, err := env.Kube.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	p, err := kube.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("capacity owner: reading pod %s: %w", pod, err)
 	}
 	owner := metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: p.Name, UID: p.UID}
 	refs := p.OwnerReferences
-	dyn, err := dynamic.NewForConfig(env.Config)
+	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	for level := 1; level <= f.ownerLevel; level++ {
+	for level := 1; level <= c.OwnerLevel; level++ {
 		ctrl := metav1.GetControllerOfNoCopy(&metav1.ObjectMeta{OwnerReferences: refs})
 		if ctrl == nil {
 			return nil, fmt.Errorf("capacity owner: %s %s has no controller (level %d)", owner.Kind, owner.Name, level)
 		}
 		owner = metav1.OwnerReference{APIVersion: ctrl.APIVersion, Kind: ctrl.Kind, Name: ctrl.Name, UID: ctrl.UID}
-		if level == f.ownerLevel {
+		if level == c.OwnerLevel {
 			break
 		}
 		gv, err := schema.ParseGroupVersion(ctrl.APIVersion)

@@ -1,0 +1,80 @@
+package compflags
+
+import (
+	"context"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+
+	"github.com/csi-kit/sidecars/provisioner"
+	"github.com/csi-kit/sidecars/resizer"
+)
+
+func TestRegisterFillsOptions(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var p Provisioner
+	var r Resizer
+	timeout := 10 * time.Second
+	RegisterProvisioner(fs, &p)
+	RegisterResizer(fs, &r, &timeout)
+	if p.Options.Workers != provisioner.DefaultWorkers || !p.ImmediateTopology || p.Capacity.OwnerLevel != 1 || r.Options.Workers != resizer.DefaultWorkers || !r.HandleVolumeInUseError {
+		t.Fatalf("defaults: provisioner %+v, resizer %+v", p, r)
+	}
+	err := fs.Parse([]string{"--worker-threads=7", "--volume-name-uuid-length=8", "--capacity-ownerref-level=-1",
+		"--workers=3", "--handle-volume-inuse-error=false", "--csiTimeout=30s", "--leader-election-identity=x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Options.Workers != 7 || p.Options.VolumeNameUUIDLength != 8 || p.Capacity.OwnerLevel != -1 {
+		t.Errorf("provisioner: %+v", p)
+	}
+	if r.Options.Workers != 3 || r.HandleVolumeInUseError || timeout != 30*time.Second {
+		t.Errorf("resizer: %+v, timeout %v", r, timeout)
+	}
+	SetUsage(fs, "workers", "other")
+	if fs.Lookup("workers").Usage != "other" {
+		t.Error("SetUsage did not change the usage")
+	}
+}
+
+func TestCapacityOptionsOwner(t *testing.T) {
+	isCtrl := true
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "pod-uid",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs", UID: "rs-uid", Controller: &isCtrl}}}}
+	t.Setenv("NAMESPACE", "ns")
+	t.Setenv("POD_NAME", "p")
+	ctx := context.Background()
+	kube := fake.NewClientset(pod)
+	for _, tc := range []struct {
+		level int
+		want  string // owner name, "" for none
+	}{{-1, ""}, {0, "p"}, {1, "rs"}} {
+		o, err := CapacityOptions(ctx, kube, &rest.Config{Host: "127.0.0.1:1"}, Capacity{OwnerLevel: tc.level, PollInterval: time.Minute})
+		if err != nil {
+			t.Fatalf("level %d: %v", tc.level, err)
+		}
+		if o.Namespace != "ns" || o.PollInterval != time.Minute {
+			t.Errorf("level %d: %+v", tc.level, o)
+		}
+		switch {
+		case tc.want == "" && o.Owner != nil:
+			t.Errorf("level %d: owner %+v, want none", tc.level, o.Owner)
+		case tc.want != "" && (o.Owner == nil || o.Owner.Name != tc.want || o.Owner.Controller == nil || !*o.Owner.Controller):
+			t.Errorf("level %d: owner %+v, want controller %s", tc.level, o.Owner, tc.want)
+		}
+	}
+	pod.OwnerReferences = nil
+	if _, err := CapacityOptions(ctx, fake.NewClientset(pod), &rest.Config{}, Capacity{OwnerLevel: 1}); err == nil || !strings.Contains(err.Error(), "no controller") {
+		t.Errorf("pod without controller: err = %v", err)
+	}
+	t.Setenv("NAMESPACE", "")
+	if _, err := CapacityOptions(ctx, kube, &rest.Config{}, Capacity{}); err == nil {
+		t.Error("no NAMESPACE: no error")
+	}
+}

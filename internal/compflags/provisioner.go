@@ -1,0 +1,52 @@
+package compflags
+
+import (
+	"flag"
+	"time"
+
+	"github.com/csi-kit/sidecars/provisioner"
+)
+
+// Provisioner holds the provisioner's own flags. Options receives the
+// flags that map onto a field one to one; the rest are kept here for the
+// binary to translate.
+type Provisioner struct {
+	Options           provisioner.Options
+	ImmediateTopology bool
+	Capacity          Capacity
+}
+
+// Capacity holds the --enable-capacity flags.
+type Capacity struct {
+	Enable       bool
+	ForImmediate bool
+	PollInterval time.Duration
+	// OwnerLevel is --capacity-ownerref-level: -1 no owner, 0 this pod,
+	// 1 its controller, and so on up.
+	OwnerLevel int
+}
+
+// RegisterProvisioner registers the flags that only the provisioner reads
+// on fs, filling p: --volume-name-prefix, --volume-name-uuid-length,
+// --worker-threads, --strict-topology, --immediate-topology,
+// --default-fstype, --controller-publish-readonly and the capacity flags.
+func RegisterProvisioner(fs *flag.FlagSet, p *Provisioner) {
+	o := &p.Options
+	fs.StringVar(&o.VolumeNamePrefix, "volume-name-prefix", provisioner.DefaultVolumeNamePrefix, "Prefix of volume and PV names.")
+	fs.IntVar(&o.VolumeNameUUIDLength, "volume-name-uuid-length", -1, "Length of the claim UID in names, dashes removed (-1: whole UID).")
+	fs.IntVar(&o.Workers, "worker-threads", provisioner.DefaultWorkers, "Claims and volumes handled in parallel, each.")
+	fs.BoolVar(&o.StrictTopology, "strict-topology", false, "Send only the selected node's topology.")
+	fs.BoolVar(&p.ImmediateTopology, "immediate-topology", true, "Send cluster topology for Immediate claims without allowedTopologies.")
+	fs.StringVar(&o.DefaultFSType, "default-fstype", "", "fsType when the class names none.")
+	fs.BoolVar(&o.ControllerPublishReadOnly, "controller-publish-readonly", false, "Mark ReadOnlyMany-only PVs read-only.")
+	c := &p.Capacity
+	fs.BoolVar(&c.Enable, "enable-capacity", false, "Publish CSIStorageCapacity objects (needs env NAMESPACE, POD_NAME).")
+	fs.BoolVar(&c.ForImmediate, "capacity-for-immediate-binding", false, "Also publish capacity for Immediate classes.")
+	fs.DurationVar(&c.PollInterval, "capacity-poll-interval", provisioner.DefaultCapacityPollInterval, "Capacity refresh period.")
+	fs.IntVar(&c.OwnerLevel, "capacity-ownerref-level", 1, "Owner of capacity objects: -1 none, 0 the pod, 1 its controller, 2 the controller's controller...")
+}
+
+// SetUsage replaces the help text of the registered flag name.
+func SetUsage(fs *flag.FlagSet, name, usage string) {
+	fs.Lookup(name).Usage = usage
+}

@@ -1,0 +1,64 @@
+package compflags
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/resizer"
+)
+
+// Resizer holds the resizer's own flags.
+type Resizer struct {
+	// Options receives --workers, --resync-period, --extra-modify-metadata
+	// and --mark-in-progress-before-call.
+	Options resizer.Options
+	// HandleVolumeInUseError is --handle-volume-inuse-error; point
+	// Options.HandleVolumeInUseError at it after parsing.
+	HandleVolumeInUseError bool
+	// WarnCSITimeout makes the deprecated --csiTimeout print a warning when
+	// set. Set it before parsing.
+	WarnCSITimeout bool
+}
+
+// RegisterResizer registers the flags that only the resizer reads on fs,
+// filling r; timeout is the binary's --timeout, which the deprecated
+// --csiTimeout also sets.
+func RegisterResizer(fs *flag.FlagSet, r *Resizer, timeout *time.Duration) {
+	o := &r.Options
+	fs.IntVar(&o.Workers, "workers", resizer.DefaultWorkers, "Number of PVCs handled in parallel.")
+	fs.DurationVar(&o.ResyncPeriod, "resync-period", resizer.DefaultResyncPeriod, "Resync period of the informers.")
+	fs.BoolVar(&r.HandleVolumeInUseError, "handle-volume-inuse-error", true, "Track which pods use which PVCs, so that drivers that expand only OFFLINE are not called for a volume in use. Pods are cached only for such drivers.")
+	fs.BoolVar(&o.ExtraModifyMetadata, "extra-modify-metadata", false, "Add csi.storage.k8s.io/pvc/name, pvc/namespace and pv/name to the parameters of ControllerModifyVolume.")
+	fs.BoolVar(&o.MarkInProgressBeforeCall, "mark-in-progress-before-call", false, "Write ControllerResizeInProgress and emit a Resizing event before each ControllerExpandVolume, as upstream does (one more PVC write and event per resize).")
+	fs.Var(&durationAlias{target: timeout, name: "csiTimeout", warn: &r.WarnCSITimeout}, "csiTimeout", "Deprecated (removed upstream in v1.0): use --timeout.")
+	cmdutil.DeprecatedString(fs, "leader-election-identity", "the identity is the hostname.")
+}
+
+// durationAlias is a deprecated spelling of --timeout.
+type durationAlias struct {
+	target *time.Duration
+	name   string
+	warn   *bool
+}
+
+func (d *durationAlias) String() string {
+	if d.target == nil {
+		return ""
+	}
+	return d.target.String()
+}
+
+func (d *durationAlias) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if *d.warn {
+		fmt.Fprintf(os.Stderr, "Warning: --%s is deprecated: use --timeout\n", d.name)
+	}
+	*d.target = v
+	return nil
+}
