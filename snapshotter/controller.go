@@ -57,7 +57,6 @@ const (
 
 // NewController checks opts; nothing starts until Run.
 func NewController(opts ControllerOptions, kube kubernetes.Interface, snap snapclient.Interface) (*Controller, error) {
-	registerScheme()
 	opts = opts.withDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("snapshot controller: %w", err)

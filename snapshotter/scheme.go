@@ -13,6 +13,3 @@ import (
 func init() {
 	utilruntime.Must(snapscheme.AddToScheme(scheme.Scheme))
 }
-
-// registerScheme is kept for the constructors; the work is done in init.
-func registerScheme() {}

@@ -43,7 +43,6 @@ type Sidecar struct {
 
 // NewSidecar checks opts; nothing starts until Run.
 func NewSidecar(opts SidecarOptions, kube kubernetes.Interface, snap snapclient.Interface, drv Driver) (*Sidecar, error) {
-	registerScheme()
 	opts = opts.withDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("csi-snapshotter: %w", err)

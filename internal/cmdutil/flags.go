@@ -4,6 +4,7 @@
 package cmdutil
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -85,7 +86,7 @@ func (c *Common) Check() error {
 	if err := c.LeaderElection.Check(); err != nil {
 		errs = append(errs, err)
 	}
-	return joinErrs(errs)
+	return errors.Join(errs...)
 }
 
 // DeprecatedBool registers a removed boolean flag that is accepted, ignored
