@@ -257,9 +257,7 @@ func (p *Provisioner) enqueueClaim(o any) {
 }
 
 func (p *Provisioner) claimDeleted(o any) {
-	if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
-		o = t.Obj
-	}
+	o = kube.Unwrap(o)
 	if pvc, ok := o.(*v1.PersistentVolumeClaim); ok {
 		p.forgetTopology(string(pvc.UID))
 	}
@@ -274,9 +272,7 @@ func (p *Provisioner) enqueueVolume(o any) {
 }
 
 func (p *Provisioner) volumeDeleted(o any) {
-	if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
-		o = t.Obj
-	}
+	o = kube.Unwrap(o)
 	pv, ok := o.(*v1.PersistentVolume)
 	if !ok {
 		return

@@ -9,6 +9,8 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/csi-kit/sidecars/internal/kube"
 )
 
 const vacIndex = "vac"
@@ -43,9 +45,7 @@ func (r *Resizer) pvcHandlers() cache.ResourceEventHandler {
 			}
 		},
 		DeleteFunc: func(obj any) {
-			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = tomb.Obj
-			}
+			obj = kube.Unwrap(obj)
 			pvc, ok := obj.(*v1.PersistentVolumeClaim)
 			if !ok {
 				return
@@ -105,9 +105,7 @@ func (r *Resizer) pvHandlers() cache.ResourceEventHandler {
 			enqueue(newObj)
 		},
 		DeleteFunc: func(obj any) {
-			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = tomb.Obj
-			}
+			obj = kube.Unwrap(obj)
 			if pv, ok := obj.(*v1.PersistentVolume); ok {
 				r.fresh.forget(pv.UID)
 			}

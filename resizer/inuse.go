@@ -6,6 +6,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/csi-kit/sidecars/internal/kube"
 )
 
 // SlimPod is the transform applied to pods before they enter the cache: it
@@ -125,9 +127,7 @@ func (t *podTracker) onPod(obj any) {
 }
 
 func (t *podTracker) onDelete(obj any) {
-	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = tomb.Obj
-	}
+	obj = kube.Unwrap(obj)
 	if pod, ok := obj.(*v1.Pod); ok {
 		t.set(pod.Namespace+"/"+pod.Name, nil)
 	}

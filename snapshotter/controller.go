@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
+
+	"github.com/csi-kit/sidecars/internal/kube"
 )
 
 // Controller is the common snapshot controller: it binds VolumeSnapshots
@@ -175,9 +177,7 @@ func (c *Controller) enqueueSnapshot(obj any) {
 // snapshotGone ends the snapshot's metrics, forgets it and lets its content
 // see that it is gone.
 func (c *Controller) snapshotGone(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
+	obj = kube.Unwrap(obj)
 	vs, ok := obj.(*crdv1.VolumeSnapshot)
 	if !ok {
 		return
@@ -194,9 +194,7 @@ func (c *Controller) snapshotGone(obj any) {
 }
 
 func (c *Controller) contentChanged(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
+	obj = kube.Unwrap(obj)
 	vsc, ok := obj.(*crdv1.VolumeSnapshotContent)
 	if !ok {
 		return
@@ -208,9 +206,7 @@ func (c *Controller) contentChanged(obj any) {
 }
 
 func (c *Controller) contentDeleted(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
+	obj = kube.Unwrap(obj)
 	if vsc, ok := obj.(*crdv1.VolumeSnapshotContent); ok {
 		c.freshVSC.forget(vsc.Name)
 		c.contentChanged(vsc)
@@ -221,9 +217,7 @@ func (c *Controller) contentDeleted(obj any) {
 // (it may have appeared, been bound, or be waiting for its finalizer to go)
 // and the one it restores from (its deletion may be waiting).
 func (c *Controller) pvcChanged(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
+	obj = kube.Unwrap(obj)
 	pvc, ok := obj.(*v1.PersistentVolumeClaim)
 	if !ok {
 		return

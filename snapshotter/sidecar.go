@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
+
+	"github.com/csi-kit/sidecars/internal/kube"
 )
 
 // Sidecar is the CSI snapshotter of one driver: for the contents of its
@@ -91,9 +93,7 @@ func (s *Sidecar) Run(ctx context.Context) error {
 			}
 		},
 		DeleteFunc: func(obj any) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
+			obj = kube.Unwrap(obj)
 			if vsc, ok := obj.(*crdv1.VolumeSnapshotContent); ok {
 				s.fresh.forget(vsc.Name)
 				s.resetPolls(vsc.Name)

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -103,4 +104,13 @@ func StripForCache(obj any) (any, error) {
 // LogCacheSync logs while waiting for caches, so a stuck start is visible.
 func LogCacheSync(ctx context.Context, what string) {
 	klog.FromContext(ctx).V(2).Info("Waiting for informer caches to sync", "informers", what)
+}
+
+// Unwrap returns the object inside an informer's delete tombstone
+// (cache.DeletedFinalStateUnknown), or obj itself.
+func Unwrap(obj any) any {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return t.Obj
+	}
+	return obj
 }
