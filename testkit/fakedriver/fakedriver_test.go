@@ -415,9 +415,18 @@ func TestConcurrentCalls(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			name := "v" + string(rune('a'+i%5)) // 5 names, 4 calls each: idempotent
-			if _, err := c.ctl.CreateVolume(context.Background(), createReq(name, gi)); err != nil {
-				t.Error(err)
+			// 5 names, 4 calls each: idempotent. A call that overlaps another
+			// with the same name gets ABORTED and retries, as a sidecar does.
+			name := "v" + string(rune('a'+i%5))
+			for {
+				_, err := c.ctl.CreateVolume(context.Background(), createReq(name, gi))
+				if status.Code(err) == codes.Aborted {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+				}
+				break
 			}
 			d.FailNext("ListVolumes", codes.Aborted, 1)
 			_ = d.Calls("CreateVolume")
