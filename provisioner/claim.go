@@ -121,17 +121,22 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 	if err != nil {
 		return p.failed(ctx, pvc, err, stateOf(err))
 	}
-	if pvc, err = p.writeIntent(ctx, pvc, a.pvName); err != nil {
-		return err
-	}
-	callCtx, cancel := p.callCtx(ctx)
-	resp, err := p.ctrl.CreateVolume(callCtx, a.req)
-	cancel()
+	resp, pvc, recorded, err := p.create(ctx, pvc, a)
 	if err != nil {
+		if errors.Is(err, errRetryLater) {
+			return err
+		}
+		state := classifyCreate(err, p.topology(), pvc.Annotations[annSelectedNode] != "")
+		if !recorded && !p.opts.NoIntent && (state == stateBackground || ctx.Err() != nil) {
+			// The volume may exist: record that before anything else.
+			if rerr := p.recordLate(ctx, pvc, a); rerr != nil {
+				return rerr
+			}
+		}
 		if ctx.Err() != nil {
 			return ctx.Err() // stopped: the intent record lets the next leader finish
 		}
-		return p.failed(ctx, pvc, err, classifyCreate(err, p.topology(), pvc.Annotations[annSelectedNode] != ""))
+		return p.failed(ctx, pvc, err, state)
 	}
 	vol := resp.GetVolume()
 	if err := p.checkResponse(a, vol); err != nil {
@@ -146,11 +151,12 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 				return p.removeIntent(ctx, cur)
 			}
 			return nil
-		} else if !p.opts.NoIntent {
+		} else if recorded && gerr == nil {
 			return fmt.Errorf("deleting volume %s of deleted claim: %w", vol.GetVolumeId(), derr)
 		}
-		// Without an intent record the PV is the only way not to lose the
-		// volume: create it; it is released and deleted as usual.
+		// Without an intent record on a claim that still exists, the PV is
+		// the only way not to lose the volume: create it; it is released
+		// and deleted as usual.
 	}
 	pv := p.buildPV(pvc, class, a, vol)
 	if ctx.Err() != nil {
@@ -231,6 +237,137 @@ func (p *Provisioner) failed(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 		p.rec.Event(pvc, v1.EventTypeWarning, ReasonProvisioningFailed, err.Error())
 	}
 	return fmt.Errorf("provisioning %s: %w", klog.KObj(pvc), err)
+}
+
+// create calls CreateVolume and keeps the intent record in step with it:
+// written before the call when Options.IntentDelay is negative, else
+// written while the call runs once it has taken IntentDelay. recorded says
+// whether the claim carries the record when create returns; pvc is the
+// claim as last written.
+func (p *Provisioner) create(ctx context.Context, pvc *v1.PersistentVolumeClaim, a *attempt) (resp *csi.CreateVolumeResponse, _ *v1.PersistentVolumeClaim, recorded bool, err error) {
+	recorded = recordedVolumeName(pvc) == a.pvName
+	if !recorded && !p.opts.NoIntent && p.opts.IntentDelay < 0 {
+		if pvc, err = p.writeIntent(ctx, pvc, a.pvName); err != nil {
+			return nil, pvc, false, err
+		}
+		recorded = true
+	}
+	callCtx, cancel := p.callCtx(ctx)
+	defer cancel()
+	if recorded || p.opts.NoIntent {
+		resp, err = p.ctrl.CreateVolume(callCtx, a.req)
+		return resp, pvc, recorded, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err = p.ctrl.CreateVolume(callCtx, a.req)
+	}()
+	timer := p.opts.Clock.NewTimer(p.opts.IntentDelay)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return resp, pvc, false, err
+	case <-timer.C():
+	}
+	// A slow call: record it now, while it runs. A failure here is not
+	// fatal; the outcome of the call decides what happens next.
+	if out, werr := p.writeIntentFresh(ctx, pvc, a.pvName); werr == nil {
+		pvc, recorded = out, true
+	} else {
+		klog.FromContext(ctx).V(2).Info("Could not record the provisioning intent during a slow CreateVolume", "volume", a.pvName, "err", werr)
+	}
+	<-done
+	return resp, pvc, recorded, err
+}
+
+// recordLate writes the intent record after a CreateVolume whose outcome
+// is unknown (timeout, transient error, stop). If the claim is gone, there
+// is nowhere to record it: the volume, if any, is looked up and deleted
+// here and now.
+func (p *Provisioner) recordLate(ctx context.Context, pvc *v1.PersistentVolumeClaim, a *attempt) error {
+	wctx := ctx
+	if ctx.Err() != nil {
+		// Stopping: one last bounded write, so the next leader can finish.
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), p.opts.Timeout)
+		defer cancel()
+	}
+	_, err := p.writeIntentFresh(wctx, pvc, a.pvName)
+	if !errors.Is(err, errClaimGone) {
+		return err
+	}
+	if ctx.Err() != nil {
+		klog.FromContext(ctx).Error(nil, "Stopped during CreateVolume of a claim deleted meanwhile: the volume may be left on the backend", "volume", a.pvName)
+		return ctx.Err()
+	}
+	return p.deleteOrphan(ctx, a)
+}
+
+// deleteOrphan removes the volume of a claim that went away while its
+// CreateVolume had an unknown outcome, and no intent record could be
+// written: the same CreateVolume (idempotent by name) returns the ID, then
+// DeleteVolume. Tried for up to three timeouts.
+func (p *Provisioner) deleteOrphan(ctx context.Context, a *attempt) error {
+	logger := klog.FromContext(ctx)
+	deadline := p.opts.Clock.Now().Add(3 * p.opts.Timeout)
+	delay := 100 * time.Millisecond
+	for {
+		callCtx, cancel := p.callCtx(ctx)
+		resp, err := p.ctrl.CreateVolume(callCtx, a.req)
+		cancel()
+		switch {
+		case err == nil:
+			err = p.deleteVolume(ctx, resp.GetVolume().GetVolumeId(), a.req.Secrets)
+			if err == nil || csiconn.Code(err).String() == "NotFound" {
+				logger.V(2).Info("Deleted the volume of a claim deleted during its CreateVolume", "volume", resp.GetVolume().GetVolumeId())
+				return nil
+			}
+		case csiconn.Classify(csiconn.OpCreateVolume, err) != csiconn.Transient:
+			return nil // a final answer: no volume of that name exists
+		}
+		if ctx.Err() != nil || p.opts.Clock.Now().After(deadline) {
+			logger.Error(err, "Claim deleted during CreateVolume; its volume may be left on the backend", "volume", a.pvName)
+			return nil // nothing to retry against: the claim is gone
+		}
+		select {
+		case <-ctx.Done():
+		case <-p.opts.Clock.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// errClaimGone: the claim was deleted (or replaced by another of the same
+// name); no intent record can be written on it any more.
+var errClaimGone = errors.New("claim is gone")
+
+// writeIntentFresh is writeIntent for a claim whose cached copy may be
+// stale: on a conflict it reads the claim from the API server and tries
+// again, as long as it is the same claim and not being deleted.
+func (p *Provisioner) writeIntentFresh(ctx context.Context, pvc *v1.PersistentVolumeClaim, volName string) (*v1.PersistentVolumeClaim, error) {
+	var err error
+	for range 3 {
+		var out *v1.PersistentVolumeClaim
+		if out, err = p.writeIntent(ctx, pvc, volName); err == nil {
+			return out, nil
+		}
+		// A stale copy (conflict), a deleted claim (not found) or one being
+		// deleted (no new finalizers allowed): the claim as stored decides.
+		cur, gerr := p.kube.CoreV1().PersistentVolumeClaims(pvc.Namespace).Get(ctx, pvc.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(gerr):
+			return nil, errClaimGone
+		case gerr != nil:
+			return nil, fmt.Errorf("recording provisioning intent on %s: %w", klog.KObj(pvc), gerr)
+		case cur.UID != pvc.UID || cur.DeletionTimestamp != nil:
+			return nil, errClaimGone
+		case !errors.Is(err, errRetryLater):
+			return nil, err
+		}
+		pvc = cur
+	}
+	return nil, err
 }
 
 // writeIntent records on the claim, before the first CreateVolume, that a

@@ -22,13 +22,18 @@
 //
 // # Guarantees
 //
-//   - No leaked volumes (unless Options.NoIntent): before its first
-//     CreateVolume a claim gets the annotation AnnProvisioningVolumeName and
-//     the finalizer FinalizerIntent, in one patch. A claim deleted before its
-//     PV exists keeps that finalizer until the same CreateVolume (idempotent
-//     by name) has returned the volume ID and DeleteVolume succeeded, or the
-//     driver has said the create fails. This holds across timeouts,
-//     restarts and leader changes, since the record lives in the API server.
+//   - No leaked volumes (unless Options.NoIntent): a CreateVolume that has
+//     not returned after Options.IntentDelay, or that failed without a
+//     final answer, gets the annotation AnnProvisioningVolumeName and the
+//     finalizer FinalizerIntent on its claim, in one patch. A claim deleted
+//     before its PV exists keeps that finalizer until the same CreateVolume
+//     (idempotent by name) has returned the volume ID and DeleteVolume
+//     succeeded, or the driver has said the create fails. This holds
+//     across timeouts, restarts and leader changes, since the record lives
+//     in the API server. The one window left open by default: the process
+//     dies within IntentDelay of sending a create the backend completes and
+//     the claim is deleted before a provisioner runs again; a negative
+//     IntentDelay closes it at one PVC write per volume.
 //   - Retries send the same request: the name is deterministic and the
 //     topology requirement of a claim is kept between attempts.
 //   - Run never exits the process. It returns when ctx ends, or with an error
@@ -36,7 +41,7 @@
 //
 // # Caveats
 //
-//   - The intent finalizer stays on a bound claim until the claim is deleted
+//   - An intent finalizer stays on a bound claim until the claim is deleted
 //     (removing it earlier would cost one more write per volume). If the
 //     provisioner is uninstalled, deleted claims of the driver wait for the
 //     finalizer to be removed by hand.

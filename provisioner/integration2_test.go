@@ -213,26 +213,77 @@ func TestResourceExhaustedReschedule(t *testing.T) {
 }
 
 // TestFaultTimeoutThenDelete: the driver hangs past the timeout, the claim
-// is deleted, the driver recovers: nothing is left on the backend.
+// is deleted, the driver recovers: nothing is left on the backend. With a
+// negative IntentDelay the record is on the claim before the first call;
+// with the default it is written while the slow call runs.
 func TestFaultTimeoutThenDelete(t *testing.T) {
-	e := newEnv(t, fakedriver.Options{Capabilities: noTopology()})
-	e.drv.Hang("CreateVolume")
-	e.start(Options{Timeout: 300 * time.Millisecond}, nil)
-	sc := e.class("std", nil)
-	e.claim("data", sc.Name, "1Gi", nil)
-	e.eventually("a create in flight", 30*time.Second, func() (bool, error) { return e.drv.InFlight("CreateVolume") > 0, nil })
-	if pvc := e.getClaim("data"); !hasFinalizer(pvc.Finalizers, FinalizerIntent) || pvc.Annotations[AnnProvisioningVolumeName] == "" {
-		t.Fatalf("intent not recorded before CreateVolume: %v %v", pvc.Finalizers, pvc.Annotations)
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration
+	}{{"record-first", -1}, {"record-while-slow", 100 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, fakedriver.Options{Capabilities: noTopology()})
+			e.drv.Hang("CreateVolume")
+			e.start(Options{Timeout: 500 * time.Millisecond, IntentDelay: tc.delay}, nil)
+			sc := e.class("std", nil)
+			e.claim("data", sc.Name, "1Gi", nil)
+			e.eventually("a create in flight", 30*time.Second, func() (bool, error) { return e.drv.InFlight("CreateVolume") > 0, nil })
+			recorded := func() bool {
+				pvc := e.getClaim("data")
+				return hasFinalizer(pvc.Finalizers, FinalizerIntent) && pvc.Annotations[AnnProvisioningVolumeName] != ""
+			}
+			if tc.delay < 0 && !recorded() {
+				t.Fatalf("intent not recorded before CreateVolume: %+v", e.getClaim("data").ObjectMeta)
+			}
+			e.eventually("intent recorded during the call", 10*time.Second, func() (bool, error) { return recorded(), nil })
+			e.deleteClaim("data")
+			time.Sleep(700 * time.Millisecond) // let the call time out on our side
+			e.drv.Unhang("CreateVolume")
+			e.eventually("claim gone", 30*time.Second, func() (bool, error) { return e.getClaim("data") == nil, nil })
+			if v := e.drv.Volumes(); len(v) != 0 {
+				t.Errorf("backend keeps %d volumes: %v", len(v), v)
+			}
+			if d := e.drv.Calls("DeleteVolume"); d == 0 {
+				t.Errorf("no DeleteVolume call")
+			}
+		})
 	}
-	e.deleteClaim("data")
-	time.Sleep(500 * time.Millisecond) // let the call time out on our side
-	e.drv.Unhang("CreateVolume")
-	e.eventually("claim gone", 30*time.Second, func() (bool, error) { return e.getClaim("data") == nil, nil })
-	if v := e.drv.Volumes(); len(v) != 0 {
-		t.Errorf("backend keeps %d volumes: %v", len(v), v)
-	}
-	if d := e.drv.Calls("DeleteVolume"); d == 0 {
-		t.Errorf("no DeleteVolume call")
+}
+
+// TestIntentOnlyWhenSlow: a driver that answers at once costs no claim
+// write (no intent finalizer on the bound claim); a claim deleted during a
+// slow call, before its record could be written, still leaves nothing on
+// the backend, whether the call then succeeds or times out.
+func TestIntentOnlyWhenSlow(t *testing.T) {
+	t.Run("fast", func(t *testing.T) {
+		e := newEnv(t, fakedriver.Options{Capabilities: noTopology()})
+		e.start(Options{}, nil)
+		sc := e.class("std", nil)
+		e.claim("data", sc.Name, "1Gi", nil)
+		e.waitBound("data")
+		if pvc := e.getClaim("data"); hasFinalizer(pvc.Finalizers, FinalizerIntent) || pvc.Annotations[AnnProvisioningVolumeName] != "" {
+			t.Errorf("fast create wrote the intent record: %v %v", pvc.Finalizers, pvc.Annotations)
+		}
+	})
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+	}{{"deleted-then-succeeds", 10 * time.Second}, {"deleted-then-times-out", 1500 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, fakedriver.Options{Capabilities: noTopology()})
+			e.drv.Hang("CreateVolume")
+			e.start(Options{Timeout: tc.timeout, IntentDelay: time.Second}, nil)
+			sc := e.class("std", nil)
+			e.claim("data", sc.Name, "1Gi", nil)
+			e.eventually("a create in flight", 30*time.Second, func() (bool, error) { return e.drv.InFlight("CreateVolume") > 0, nil })
+			e.deleteClaim("data") // before IntentDelay: no record can be written
+			e.eventually("claim gone", 30*time.Second, func() (bool, error) { return e.getClaim("data") == nil, nil })
+			time.Sleep(tc.timeout / 2)
+			e.drv.Unhang("CreateVolume")
+			e.eventually("backend empty", 30*time.Second, func() (bool, error) {
+				return len(e.drv.Volumes()) == 0 && e.drv.Calls("CreateVolume") > 0 && e.drv.Calls("DeleteVolume") > 0, nil
+			})
+		})
 	}
 }
 

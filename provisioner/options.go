@@ -19,6 +19,7 @@ const (
 	DefaultRetryIntervalMax     = 5 * time.Minute
 	DefaultCapacityPollInterval = time.Minute
 	DefaultResync               = 15 * time.Minute
+	DefaultIntentDelay          = time.Second
 )
 
 // Options configures a Provisioner. A zero field means "use the default".
@@ -63,10 +64,17 @@ type Options struct {
 	// DisableVolumeAttributesClass ignores spec.volumeAttributesClassName.
 	DisableVolumeAttributesClass bool
 
-	// NoIntent skips the intent record on the PVC (annotation and finalizer
-	// written before CreateVolume). It saves one PVC write per volume and
-	// gives up the no-leak guarantee: a restart, a leader change or a PVC
-	// deleted during a create that timed out may leave a volume behind.
+	// IntentDelay is how long a CreateVolume may run before the intent
+	// record (annotation and finalizer on the PVC) is written, while the
+	// call goes on; a call that fails without a final answer gets the record
+	// before it is retried. Default 1s: a driver that answers at once costs
+	// no PVC write, a slow or hanging one is recorded long before its call
+	// times out. Negative writes the record before every first call (one
+	// PVC write per volume, no window at all). Must be below Timeout.
+	IntentDelay time.Duration
+	// NoIntent skips the intent record on the PVC altogether. It gives up
+	// the no-leak guarantee: a restart, a leader change or a PVC deleted
+	// during a create that timed out may leave a volume behind.
 	NoIntent bool
 	// NormalEvents emits the Normal "Provisioning" (per attempt) and
 	// "ProvisioningSucceeded" events as upstream does. Off, only Warning
@@ -117,6 +125,9 @@ func (o Options) withDefaults() Options {
 	if o.Resync == 0 {
 		o.Resync = DefaultResync
 	}
+	if o.IntentDelay == 0 {
+		o.IntentDelay = min(DefaultIntentDelay, o.Timeout/2)
+	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
@@ -144,6 +155,9 @@ func (o Options) Validate() error {
 	}
 	if o.Workers < 0 {
 		errs = append(errs, fmt.Errorf("Workers %d: must be positive", o.Workers))
+	}
+	if o.IntentDelay > 0 && o.Timeout > 0 && o.IntentDelay >= o.Timeout {
+		errs = append(errs, fmt.Errorf("IntentDelay %v: must be below Timeout %v, or a create that times out would have no intent record", o.IntentDelay, o.Timeout))
 	}
 	if o.RetryIntervalStart < 0 || o.RetryIntervalMax < o.RetryIntervalStart {
 		errs = append(errs, fmt.Errorf("RetryIntervalStart %v / RetryIntervalMax %v: need 0 < start <= max", o.RetryIntervalStart, o.RetryIntervalMax))

@@ -92,7 +92,7 @@ func benchResize(b *testing.B, n int, qps float32, burst int) {
 	if b.Failed() {
 		return
 	}
-	waitBound(ctx, b, admin, ns, n)
+	benchutil.WaitBound(ctx, b, admin, ns, n)
 	fmt.Fprintf(os.Stderr, "bench: %d bound PVCs set up in %v\n", n, time.Since(setupStart).Round(time.Millisecond))
 
 	var writes benchutil.Writes
@@ -232,39 +232,3 @@ func createPair(ctx context.Context, b testing.TB, client kubernetes.Interface, 
 	}
 }
 
-// waitBound waits until the PV binder has marked the n PVs of ns Bound, so
-// it does not reset claims during the measurement.
-func waitBound(ctx context.Context, b testing.TB, client kubernetes.Interface, ns string, n int) {
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		list, err := client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		bound := 0
-		for _, pv := range list.Items {
-			if pv.Spec.ClaimRef != nil && pv.Spec.ClaimRef.Namespace == ns && pv.Status.Phase == v1.VolumeBound {
-				bound++
-			}
-		}
-		if bound >= n {
-			claims, err := client.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			done := 0
-			for _, pvc := range claims.Items {
-				if pvc.Status.Phase == v1.ClaimBound && pvc.Annotations["pv.kubernetes.io/bind-completed"] != "" {
-					done++
-				}
-			}
-			if done >= n {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("only %d of %d PVs bound after 5m", bound, n)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}

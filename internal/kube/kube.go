@@ -57,12 +57,23 @@ func WithBudget(cfg *rest.Config, qps float32, burst int) *rest.Config {
 	return c
 }
 
+// Protobuf returns a copy of cfg that talks protobuf, which the apiserver
+// encodes and decodes several times faster than JSON, for built-in types.
+// Only for clientsets of built-in types: custom resources (the snapshot
+// API) are served as JSON only.
+func Protobuf(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.ContentType = "application/vnd.kubernetes.protobuf"
+	c.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	return c
+}
+
 // NewRecorder returns an event recorder for component that writes through
 // its own clientset (a copy of cfg with its own budget, QPS 50 / burst 100),
 // so events never consume the controller's budget and the controller never
 // starves events. The returned stop function flushes and shuts it down.
 func NewRecorder(cfg *rest.Config, component string) (record.EventRecorder, func(), error) {
-	c := WithBudget(cfg, 50, 100)
+	c := Protobuf(WithBudget(cfg, 50, 100))
 	c = rest.AddUserAgent(c, component+"-events")
 	cs, err := kubernetes.NewForConfig(c)
 	if err != nil {
