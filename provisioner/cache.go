@@ -6,19 +6,14 @@ import (
 	"github.com/csi-kit/sidecars/internal/kube"
 )
 
-// stripForCache keeps cached objects small: managedFields and the
-// last-applied annotation go from everything, and Nodes keep only their
-// metadata (the provisioner reads labels alone).
+// stripForCache keeps cached objects small: kube.StripForCache, and claims
+// lose the status fields only the resizer reads.
 func stripForCache(obj any) (any, error) {
 	obj, err := kube.StripForCache(obj)
 	if err != nil {
 		return obj, err
 	}
-	switch o := obj.(type) {
-	case *v1.Node:
-		o.Status = v1.NodeStatus{}
-		o.Spec = v1.NodeSpec{}
-	case *v1.PersistentVolumeClaim:
+	if o, ok := obj.(*v1.PersistentVolumeClaim); ok {
 		o.Status.Conditions = nil
 		o.Status.AllocatedResourceStatuses = nil
 	}

@@ -64,7 +64,7 @@ func newCapacityController(p *Provisioner) *capacityController {
 		DeleteFunc: func(any) { c.poke() },
 	}
 	inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(any) { c.poke() }})
-	p.factory.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	p.addHandler(p.cache.Kube.Core().V1().Nodes().Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { c.poke() },
 		UpdateFunc: func(o, n any) {
 			if a, ok := o.(*v1.Node); ok {
@@ -76,8 +76,8 @@ func newCapacityController(p *Provisioner) *capacityController {
 		},
 		DeleteFunc: func(any) { c.poke() },
 	})
-	p.factory.Storage().V1().CSINodes().Informer().AddEventHandler(poke)
-	p.factory.Storage().V1().StorageClasses().Informer().AddEventHandler(poke)
+	p.addHandler(p.cache.Kube.Storage().V1().CSINodes().Informer(), poke)
+	p.addHandler(p.cache.Kube.Storage().V1().StorageClasses().Informer(), poke)
 	return c
 }
 

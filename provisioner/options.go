@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
+
+	"github.com/csi-kit/sidecars/sharedcache"
 )
 
 // Defaults of Options. They equal the upstream flags' defaults.
@@ -84,6 +86,11 @@ type Options struct {
 	// Capacity enables CSIStorageCapacity publishing (upstream
 	// --enable-capacity).
 	Capacity *CapacityOptions
+
+	// Cache, when set, holds the informers this provisioner shares with
+	// other controllers of the process (see package sharedcache); nil: it
+	// keeps its own. CSIStorageCapacity objects are always watched apart.
+	Cache *sharedcache.Cache
 
 	// Registerer receives the provisioner's metrics; nil registers nothing.
 	Registerer prometheus.Registerer

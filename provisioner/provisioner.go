@@ -13,7 +13,6 @@ import (
 	snapinformers "github.com/kubernetes-csi/external-snapshotter/client/v8/informers/externalversions"
 	snaplisters "github.com/kubernetes-csi/external-snapshotter/client/v8/listers/volumesnapshot/v1"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/sharedcache"
 )
 
 // Driver is what the provisioner needs from a CSI driver connection;
@@ -47,8 +47,10 @@ type Provisioner struct {
 	met      *metrics
 	identity string
 
-	factory     informers.SharedInformerFactory
-	snapFactory snapinformers.SharedInformerFactory
+	cache       *sharedcache.Cache // informers, shared or private (ownCache)
+	ownCache    bool
+	handlers    sharedcache.Handlers
+	snapFactory snapinformers.SharedInformerFactory // private, without a shared Cache
 	claims      corelisters.PersistentVolumeClaimLister
 	volumes     corelisters.PersistentVolumeLister
 	volumeStore cache.Store
@@ -107,36 +109,39 @@ func (p *Provisioner) rateLimiter() workqueue.TypedRateLimiter[string] {
 }
 
 func (p *Provisioner) setup() {
-	p.factory = informers.NewSharedInformerFactoryWithOptions(p.kube, p.opts.Resync, informers.WithTransform(stripForCache))
+	p.cache = p.opts.Cache
+	if p.cache == nil {
+		p.cache, p.ownCache = sharedcache.NewWithTransform(p.kube, nil, stripForCache), true
+	}
 	p.claimQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "claims", Clock: p.opts.Clock})
 	p.volumeQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "volumes", Clock: p.opts.Clock})
 
-	claimInf := p.factory.Core().V1().PersistentVolumeClaims()
+	claimInf := p.cache.Kube.Core().V1().PersistentVolumeClaims()
 	p.claims = claimInf.Lister()
-	claimInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	p.addHandler(claimInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { p.enqueueClaim(o) },
 		UpdateFunc: func(_, o any) { p.enqueueClaim(o) },
 		DeleteFunc: func(o any) { p.claimDeleted(o) },
 	})
-	volInf := p.factory.Core().V1().PersistentVolumes()
+	volInf := p.cache.Kube.Core().V1().PersistentVolumes()
 	p.volumes = volInf.Lister()
 	p.volumeStore = volInf.Informer().GetStore()
-	volInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	p.addHandler(volInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { p.enqueueVolume(o) },
 		UpdateFunc: func(_, o any) { p.enqueueVolume(o) },
 		DeleteFunc: func(o any) { p.volumeDeleted(o) },
 	})
-	classInf := p.factory.Storage().V1().StorageClasses()
+	classInf := p.cache.Kube.Storage().V1().StorageClasses()
 	p.classes = classInf.Lister()
 	p.synced = append(p.synced, claimInf.Informer().HasSynced, volInf.Informer().HasSynced, classInf.Informer().HasSynced)
 	if p.topology() || p.opts.Capacity != nil {
-		nodeInf := p.factory.Core().V1().Nodes()
-		csiNodeInf := p.factory.Storage().V1().CSINodes()
+		nodeInf := p.cache.Kube.Core().V1().Nodes()
+		csiNodeInf := p.cache.Kube.Storage().V1().CSINodes()
 		p.nodes, p.csiNodes = nodeInf.Lister(), csiNodeInf.Lister()
 		p.synced = append(p.synced, nodeInf.Informer().HasSynced, csiNodeInf.Informer().HasSynced)
 	}
 	if p.caps.HasController(csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME) {
-		vaInf := p.factory.Storage().V1().VolumeAttachments()
+		vaInf := p.cache.Kube.Storage().V1().VolumeAttachments()
 		p.attachments = vaInf.Lister()
 		p.synced = append(p.synced, vaInf.Informer().HasSynced)
 	}
@@ -155,25 +160,36 @@ func (p *Provisioner) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	synced := p.synced
+	synced := append([]cache.InformerSynced{}, p.synced...)
+	defer p.handlers.RemoveAll()
 	if p.snaps != nil {
 		// Watch snapshots only where the API is served; without it restores
 		// fail with an event instead of the whole provisioner waiting.
 		if _, err := p.snaps.Discovery().ServerResourcesForGroupVersion(snapshotAPIGroup + "/v1"); err == nil {
-			p.snapFactory = snapinformers.NewSharedInformerFactoryWithOptions(p.snaps, p.opts.Resync, snapinformers.WithTransform(kube.StripForCache))
-			vs := p.snapFactory.Snapshot().V1().VolumeSnapshots()
-			vsc := p.snapFactory.Snapshot().V1().VolumeSnapshotContents()
+			sf := p.cache.Snapshot
+			if sf == nil {
+				p.snapFactory = snapinformers.NewSharedInformerFactoryWithOptions(p.snaps, p.opts.Resync, snapinformers.WithTransform(kube.StripForCache))
+				sf = p.snapFactory
+				defer p.snapFactory.Shutdown()
+				defer cancel(nil) // informers stop before Shutdown waits for them
+			}
+			vs := sf.Snapshot().V1().VolumeSnapshots()
+			vsc := sf.Snapshot().V1().VolumeSnapshotContents()
 			p.snapshots, p.contents = vs.Lister(), vsc.Lister()
 			synced = append(synced, vs.Informer().HasSynced, vsc.Informer().HasSynced)
-			p.snapFactory.Start(ctx.Done())
-			defer p.snapFactory.Shutdown()
+			if p.snapFactory != nil {
+				p.snapFactory.Start(ctx.Done())
+			}
 		} else {
 			logger.Info("VolumeSnapshot API not served: restores from snapshots are disabled", "err", err)
 		}
 	}
-	p.factory.Start(ctx.Done())
-	defer p.factory.Shutdown()
+	if p.ownCache {
+		defer p.cache.Shutdown()
+	}
+	p.cache.Start()
 	kube.LogCacheSync(ctx, "provisioner")
+	synced = append(synced, p.handlers.HasSynced)
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
 			return nil
@@ -288,6 +304,16 @@ func (p *Provisioner) volumeDeleted(o any) {
 }
 
 // callCtx bounds one CSI call by Options.Timeout.
+// addHandler registers h on inf for this provisioner's lifetime (removed
+// when Run returns, since a shared informer outlives it).
+func (p *Provisioner) addHandler(inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
+	if err := p.handlers.Add(inf, h, p.opts.Resync); err != nil {
+		// Only a stopped informer refuses handlers: a shared Cache shut
+		// down before New. Run then fails to sync and says so.
+		klog.Background().Error(err, "Cannot watch", "driver", p.name)
+	}
+}
+
 func (p *Provisioner) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, p.opts.Timeout)
 }

@@ -231,4 +231,3 @@ func createPair(ctx context.Context, b testing.TB, client kubernetes.Interface, 
 		b.Error(err)
 	}
 }
-

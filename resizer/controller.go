@@ -19,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/sharedcache"
 )
 
 // Resizer is the resize and modify controller of one CSI driver.
@@ -133,28 +134,32 @@ func (r *Resizer) Run(ctx context.Context) error {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: r.name + "-pvc", Clock: r.opts.Clock})
 	defer r.queue.ShutDown()
 
-	factory := informers.NewSharedInformerFactoryWithOptions(r.kube, r.opts.ResyncPeriod,
-		informers.WithTransform(kube.StripForCache))
-	defer factory.Shutdown()
-	defer cancel() // informers stop before Shutdown waits for them
-	pvcInf := factory.Core().V1().PersistentVolumeClaims()
-	pvInf := factory.Core().V1().PersistentVolumes()
+	sc := r.opts.Cache
+	if sc == nil {
+		sc = sharedcache.NewWithTransform(r.kube, nil, kube.StripForCache)
+		defer sc.Shutdown()
+	}
+	var handlers sharedcache.Handlers
+	defer handlers.RemoveAll()
+	defer cancel() // workers and informers stop before the deferred waits
+	pvcInf := sc.Kube.Core().V1().PersistentVolumeClaims()
+	pvInf := sc.Kube.Core().V1().PersistentVolumes()
 	r.pvcs, r.pvs = pvcInf.Lister(), pvInf.Lister()
 	r.pvcIndex = pvcInf.Informer().GetIndexer()
-	if _, err := pvcInf.Informer().AddEventHandler(r.pvcHandlers()); err != nil {
+	if err := handlers.Add(pvcInf.Informer(), r.pvcHandlers(), r.opts.ResyncPeriod); err != nil {
 		return fmt.Errorf("resizer: %w", err)
 	}
-	if _, err := pvInf.Informer().AddEventHandler(r.pvHandlers()); err != nil {
+	if err := handlers.Add(pvInf.Informer(), r.pvHandlers(), r.opts.ResyncPeriod); err != nil {
 		return fmt.Errorf("resizer: %w", err)
 	}
 	r.modifying = r.caps.Modify && !r.opts.DisableModify && r.vacServed(ctx)
 	if r.modifying {
-		if err := pvcInf.Informer().AddIndexers(cache.Indexers{vacIndex: indexByVAC}); err != nil {
+		if err := sharedcache.AddIndex(pvcInf.Informer(), vacIndex, indexByVAC); err != nil {
 			return fmt.Errorf("resizer: %w", err)
 		}
-		vacInf := factory.Storage().V1().VolumeAttributesClasses()
+		vacInf := sc.Kube.Storage().V1().VolumeAttributesClasses()
 		r.vacs = vacInf.Lister()
-		if _, err := vacInf.Informer().AddEventHandler(r.vacHandlers()); err != nil {
+		if err := handlers.Add(vacInf.Informer(), r.vacHandlers(), r.opts.ResyncPeriod); err != nil {
 			return fmt.Errorf("resizer: %w", err)
 		}
 	}
@@ -174,15 +179,13 @@ func (r *Resizer) Run(ctx context.Context) error {
 			}
 		}
 	}
-	factory.Start(ctx.Done())
+	sc.Start()
 	kube.LogCacheSync(ctx, "PVC, PV")
-	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("resizer: cache of %v did not sync", typ)
+	if !sc.WaitForSync(ctx) || !cache.WaitForCacheSync(ctx.Done(), handlers.HasSynced) {
+		if ctx.Err() != nil {
+			return nil
 		}
+		return errors.New("resizer: PVC and PV caches did not sync")
 	}
 	close(r.started)
 	logger.Info("Resizer started", "workers", r.opts.Workers, "capabilities", fmt.Sprintf("%+v", r.caps),

@@ -13,7 +13,7 @@ import (
 	"github.com/csi-kit/sidecars/internal/kube"
 )
 
-const vacIndex = "vac"
+const vacIndex = "resizer/vac"
 
 func indexByVAC(obj any) ([]string, error) {
 	pvc, ok := obj.(*v1.PersistentVolumeClaim)

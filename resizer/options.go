@@ -7,6 +7,8 @@ import (
 
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
+
+	"github.com/csi-kit/sidecars/sharedcache"
 )
 
 // Defaults for Options.
@@ -32,6 +34,11 @@ type Options struct {
 	RetryIntervalStart, RetryIntervalMax time.Duration
 	// ResyncPeriod of the informers; default 10m. Negative disables resync.
 	ResyncPeriod time.Duration
+	// Cache, when set, holds the PVC, PV and VolumeAttributesClass
+	// informers this resizer shares with other controllers of the process
+	// (see package sharedcache). Nil: the resizer keeps its own. Pods are
+	// always cached privately, reduced to what the in-use check needs.
+	Cache *sharedcache.Cache
 
 	// HandleVolumeInUseError (default true) tracks which pods use which
 	// PVCs, for drivers that cannot expand a volume in use: offline-only

@@ -9,10 +9,8 @@ import (
 
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
-	snapinformers "github.com/kubernetes-csi/external-snapshotter/client/v8/informers/externalversions"
 	snaplisters "github.com/kubernetes-csi/external-snapshotter/client/v8/listers/volumesnapshot/v1"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -20,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/sharedcache"
 )
 
 // Controller is the common snapshot controller: it binds VolumeSnapshots
@@ -53,8 +52,8 @@ type Controller struct {
 }
 
 const (
-	indexBySource  = "bySourcePVC"
-	indexByRestore = "byRestoreSnapshot"
+	indexBySource  = "snapshotter/bySourcePVC"
+	indexByRestore = "snapshotter/byRestoreSnapshot"
 )
 
 // NewController checks opts; nothing starts until Run.
@@ -99,63 +98,65 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.vsQueue.q.ShutDown()
 	defer c.vscQueue.q.ShutDown()
 
-	sf := snapinformers.NewSharedInformerFactoryWithOptions(c.snap, c.opts.ResyncPeriod, snapinformers.WithTransform(stripSnapshotObject))
-	kf := informers.NewSharedInformerFactoryWithOptions(c.kube, c.opts.ResyncPeriod, informers.WithTransform(stripCoreObject))
-	vsInf := sf.Snapshot().V1().VolumeSnapshots()
-	vscInf := sf.Snapshot().V1().VolumeSnapshotContents()
-	classInf := sf.Snapshot().V1().VolumeSnapshotClasses()
-	pvcInf := kf.Core().V1().PersistentVolumeClaims()
-	pvInf := kf.Core().V1().PersistentVolumes()
+	sc := c.opts.Cache
+	if sc == nil {
+		sc = sharedcache.NewWithTransform(c.kube, c.snap, stripCoreObject)
+		defer sc.Shutdown()
+	}
+	if sc.Snapshot == nil {
+		return errors.New("snapshot controller: Options.Cache has no snapshot informers: create it with a snapshot client")
+	}
+	var handlers sharedcache.Handlers
+	defer handlers.RemoveAll()
+	defer cancel() // workers and informers stop before the deferred waits
+	vsInf := sc.Snapshot.Snapshot().V1().VolumeSnapshots()
+	vscInf := sc.Snapshot.Snapshot().V1().VolumeSnapshotContents()
+	classInf := sc.Snapshot.Snapshot().V1().VolumeSnapshotClasses()
+	pvcInf := sc.Kube.Core().V1().PersistentVolumeClaims()
+	pvInf := sc.Kube.Core().V1().PersistentVolumes()
 
-	if err := vsInf.Informer().AddIndexers(cache.Indexers{indexBySource: snapshotBySource}); err != nil {
+	if err := sharedcache.AddIndex(vsInf.Informer(), indexBySource, snapshotBySource); err != nil {
 		return err
 	}
-	if err := pvcInf.Informer().AddIndexers(cache.Indexers{indexByRestore: pvcByRestore}); err != nil {
+	if err := sharedcache.AddIndex(pvcInf.Informer(), indexByRestore, pvcByRestore); err != nil {
 		return err
 	}
 	c.vsLister, c.vscLister, c.classLister = vsInf.Lister(), vscInf.Lister(), classInf.Lister()
 	c.pvcLister, c.pvLister = pvcInf.Lister(), pvInf.Lister()
 	c.vsIndex, c.pvcIndex = vsInf.Informer().GetIndexer(), pvcInf.Informer().GetIndexer()
 
-	if _, err := vsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := handlers.Add(vsInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.enqueueSnapshot(obj) },
 		UpdateFunc: func(_, obj any) { c.enqueueSnapshot(obj) },
 		DeleteFunc: c.snapshotGone,
-	}); err != nil {
+	}, c.opts.ResyncPeriod); err != nil {
 		return err
 	}
-	if _, err := vscInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := handlers.Add(vscInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.contentChanged,
 		UpdateFunc: func(_, obj any) { c.contentChanged(obj) },
 		DeleteFunc: c.contentDeleted,
-	}); err != nil {
+	}, c.opts.ResyncPeriod); err != nil {
 		return err
 	}
-	if _, err := pvcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := handlers.Add(pvcInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.pvcChanged,
 		UpdateFunc: func(_, obj any) { c.pvcChanged(obj) },
 		DeleteFunc: c.pvcChanged,
-	}); err != nil {
+	}, c.opts.ResyncPeriod); err != nil {
 		return err
 	}
 	// classes and PVs are read from their listers only
 	_ = classInf.Informer()
 	_ = pvInf.Informer()
 
-	sf.Start(ctx.Done())
-	kf.Start(ctx.Done())
-	defer sf.Shutdown()
-	defer kf.Shutdown()
+	sc.Start()
 	logger.V(2).Info("Waiting for informer caches to sync")
-	for typ, ok := range sf.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("snapshot controller: cache of %v did not sync", typ)
+	if !sc.WaitForSync(ctx) || !cache.WaitForCacheSync(ctx.Done(), handlers.HasSynced) {
+		if ctx.Err() != nil {
+			return nil
 		}
-	}
-	for typ, ok := range kf.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("snapshot controller: cache of %v did not sync", typ)
-		}
+		return errors.New("snapshot controller: informer caches did not sync")
 	}
 	c.synced.Store(true)
 	logger.Info("Snapshot controller started", "workers", c.opts.Workers)

@@ -315,6 +315,7 @@ func (c *Controller) updateStatus(ctx context.Context, vs *crdv1.VolumeSnapshot,
 	now := c.opts.Clock.Now()
 	id := vs.Namespace + "/" + vs.Name
 	switch {
+	case !c.opts.NormalEvents:
 	case ch.Created && ch.Ready:
 		c.rec.Event(updated, v1.EventTypeNormal, ReasonSnapshotReady, fmt.Sprintf("Snapshot %s was successfully created by the CSI driver and is ready to use.", id))
 	case ch.Created:

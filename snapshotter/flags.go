@@ -28,6 +28,7 @@ func RegisterControllerFlags(fs *flag.FlagSet, f *ControllerFlags) {
 	fs.DurationVar(&f.Options.RetryIntervalMax, "retry-interval-max", 5*time.Minute, "Maximum retry interval of a failed operation.")
 	fs.DurationVar(&f.Options.CRDWait, "retry-crd-interval-max", 30*time.Second, "How long to wait at start for the VolumeSnapshot CRDs to be served.")
 	fs.BoolVar(&f.PreventModeConversion, "prevent-volume-mode-conversion", true, "Record the source volume mode in new contents, so a restore cannot change it unless allowed.")
+	fs.BoolVar(&f.Options.NormalEvents, "normal-events", false, "Also emit the Normal CreatingSnapshot, SnapshotCreated and SnapshotReady events (one event write per snapshot); Warning events are always emitted.")
 	fs.BoolVar(&f.DistributedSnapshotting, "enable-distributed-snapshotting", false, "Label contents with the node of their volume for node-local sidecars (not supported: refused).")
 	registerFeatureGates(fs, &f.FeatureGates)
 	registerUnsupportedLogging(fs)

@@ -17,7 +17,7 @@ func TestIntegrationDynamicSnapshotReady(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.class("gold", crdv1.VolumeSnapshotContentDelete, false, map[string]string{"tier": "gold"})
 	e.volume("data")
-	e.startController(ControllerOptions{})
+	e.startController(ControllerOptions{NormalEvents: true})
 	e.startSidecar(SidecarOptions{ExtraCreateMetadata: true})
 	created := e.snapshot("snap1", "data", "gold")
 
@@ -241,6 +241,7 @@ func TestIntegrationReadinessPolled(t *testing.T) {
 	e.startController(ControllerOptions{BindStatusDelay: 200 * time.Millisecond})
 	e.startSidecar(SidecarOptions{ReadyPollStart: 50 * time.Millisecond})
 	e.snapshot("slow", "data", "gold")
+	e.snapshot("quiet", "data", "gold")
 	e.eventually("not ready reported", 10*time.Second, func() error {
 		vs, err := e.getVS("slow")
 		if err != nil {
@@ -255,7 +256,17 @@ func TestIntegrationReadinessPolled(t *testing.T) {
 	if n := e.drv.Calls("CreateSnapshot"); n < 4 {
 		t.Errorf("CreateSnapshot calls = %d, want >= 4 (3 not-ready answers, then ready)", n)
 	}
-	e.waitEvent("slow", ReasonSnapshotReady, "ready")
+	e.waitReady("quiet")
+	// Normal events are off by default: a successful snapshot writes none.
+	list, err := e.kube.CoreV1().Events(e.ns).List(e.ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range list.Items {
+		if ev.Type == v1.EventTypeNormal && (ev.InvolvedObject.Name == "slow" || ev.InvolvedObject.Name == "quiet") {
+			t.Errorf("Normal event without NormalEvents: %s %s", ev.Reason, ev.Message)
+		}
+	}
 }
 
 func TestIntegrationMissingPVC(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
-	snapinformers "github.com/kubernetes-csi/external-snapshotter/client/v8/informers/externalversions"
 	snaplisters "github.com/kubernetes-csi/external-snapshotter/client/v8/listers/volumesnapshot/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/sharedcache"
 )
 
 // Sidecar is the CSI snapshotter of one driver: for the contents of its
@@ -79,11 +79,21 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	defer cancel()
 	s.queue = newQueue("csi-snapshotter-content", s.opts.RetryIntervalStart, s.opts.RetryIntervalMax, s.syncKey)
 	defer s.queue.q.ShutDown()
-	f := snapinformers.NewSharedInformerFactoryWithOptions(s.snap, s.opts.ResyncPeriod, snapinformers.WithTransform(stripSnapshotObject))
-	vscInf := f.Snapshot().V1().VolumeSnapshotContents()
-	classInf := f.Snapshot().V1().VolumeSnapshotClasses()
+	sc := s.opts.Cache
+	if sc == nil {
+		sc = sharedcache.NewWithTransform(s.kube, s.snap, kube.StripForCache)
+		defer sc.Shutdown()
+	}
+	if sc.Snapshot == nil {
+		return errors.New("csi-snapshotter: Options.Cache has no snapshot informers: create it with a snapshot client")
+	}
+	var handlers sharedcache.Handlers
+	defer handlers.RemoveAll()
+	defer cancel() // workers and informers stop before the deferred waits
+	vscInf := sc.Snapshot.Snapshot().V1().VolumeSnapshotContents()
+	classInf := sc.Snapshot.Snapshot().V1().VolumeSnapshotClasses()
 	s.vscLister, s.classLister = vscInf.Lister(), classInf.Lister()
-	if _, err := vscInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := handlers.Add(vscInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { s.enqueue(obj) },
 		UpdateFunc: func(old, obj any) {
 			o, ok1 := old.(*crdv1.VolumeSnapshotContent)
@@ -99,16 +109,16 @@ func (s *Sidecar) Run(ctx context.Context) error {
 				s.resetPolls(vsc.Name)
 			}
 		},
-	}); err != nil {
+	}, s.opts.ResyncPeriod); err != nil {
 		return err
 	}
 	_ = classInf.Informer()
-	f.Start(ctx.Done())
-	defer f.Shutdown()
-	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("csi-snapshotter: cache of %v did not sync", typ)
+	sc.Start()
+	if !sc.WaitForSync(ctx) || !cache.WaitForCacheSync(ctx.Done(), handlers.HasSynced) {
+		if ctx.Err() != nil {
+			return nil
 		}
+		return errors.New("csi-snapshotter: informer caches did not sync")
 	}
 	s.synced.Store(true)
 	logger.Info("CSI snapshotter started", "workers", s.opts.Workers)

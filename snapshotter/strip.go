@@ -7,11 +7,6 @@ import (
 	"github.com/csi-kit/sidecars/internal/kube"
 )
 
-// stripSnapshotObject keeps snapshot objects small in the caches.
-func stripSnapshotObject(obj any) (any, error) {
-	return kube.StripForCache(obj)
-}
-
 // stripCoreObject keeps only what the controller reads of PVCs and PVs:
 // identity, finalizers and deletion state, binding, data source and the
 // CSI source. Writes to them are patches, never updates of these copies.

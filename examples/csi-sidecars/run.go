@@ -18,6 +18,7 @@ import (
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/provisioner"
 	"github.com/csi-kit/sidecars/resizer"
+	"github.com/csi-kit/sidecars/sharedcache"
 	"github.com/csi-kit/sidecars/snapshotter"
 )
 
@@ -82,6 +83,10 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 	if err != nil {
 		return err
 	}
+	// One informer cache for every controller: one watch and one cached
+	// copy per resource.
+	shared := sharedcache.New(env.Kube, snap)
+	defer shared.Shutdown()
 	var runners []namedRunner
 	if p.Provisioner {
 		rec, stop, err := kube.RecorderFor(events, "external-provisioner")
@@ -90,7 +95,7 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		}
 		defer stop()
 		o := f.prov.Options
-		o.Registerer = cmdutil.LegacyRegisterer{}
+		o.Registerer, o.Cache = cmdutil.LegacyRegisterer{}, shared
 		if f.prov.Capacity.Enable {
 			if o.Capacity, err = compflags.CapacityOptions(ctx, env.Kube, env.Config, f.prov.Capacity); err != nil {
 				return err
@@ -109,7 +114,7 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		}
 		defer stop()
 		o := f.res.Options
-		o.Recorder = rec
+		o.Recorder, o.Cache = rec, shared
 		r, err := resizer.New(o, env.Kube, resDrv)
 		if err != nil {
 			return err
@@ -127,7 +132,7 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		}
 		defer stop()
 		o := f.side
-		o.DriverName, o.Recorder = conn.DriverName(), rec
+		o.DriverName, o.Recorder, o.Cache = conn.DriverName(), rec, shared
 		s, err := snapshotter.NewSidecar(o, env.Kube, snap, drv)
 		if err != nil {
 			return err
@@ -141,7 +146,7 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		}
 		defer stop()
 		o := f.ctl
-		o.Recorder, o.Registerer = rec, cmdutil.LegacyRegisterer{}
+		o.Recorder, o.Registerer, o.Cache = rec, cmdutil.LegacyRegisterer{}, shared
 		c, err := snapshotter.NewController(o, env.Kube, snap)
 		if err != nil {
 			return err

@@ -29,7 +29,8 @@ type Capacity struct {
 // RegisterProvisioner registers the flags that only the provisioner reads
 // on fs, filling p: --volume-name-prefix, --volume-name-uuid-length,
 // --worker-threads, --strict-topology, --immediate-topology,
-// --default-fstype, --controller-publish-readonly and the capacity flags.
+// --default-fstype, --controller-publish-readonly, --normal-events,
+// --provisioning-intent-delay and the capacity flags.
 func RegisterProvisioner(fs *flag.FlagSet, p *Provisioner) {
 	o := &p.Options
 	fs.StringVar(&o.VolumeNamePrefix, "volume-name-prefix", provisioner.DefaultVolumeNamePrefix, "Prefix of volume and PV names.")
@@ -39,6 +40,8 @@ func RegisterProvisioner(fs *flag.FlagSet, p *Provisioner) {
 	fs.BoolVar(&p.ImmediateTopology, "immediate-topology", true, "Send cluster topology for Immediate claims without allowedTopologies.")
 	fs.StringVar(&o.DefaultFSType, "default-fstype", "", "fsType when the class names none.")
 	fs.BoolVar(&o.ControllerPublishReadOnly, "controller-publish-readonly", false, "Mark ReadOnlyMany-only PVs read-only.")
+	fs.BoolVar(&o.NormalEvents, "normal-events", false, "Also emit the Normal Provisioning and ProvisioningSucceeded events (two event writes per volume); Warning events are always emitted.")
+	fs.DurationVar(&o.IntentDelay, "provisioning-intent-delay", 0, "How long a CreateVolume runs before the claim records that its volume may exist, so that a claim deleted meanwhile never leaks it (0: 1s, or half of --timeout if shorter; negative: record before every call, one more PVC write per volume).")
 	c := &p.Capacity
 	fs.BoolVar(&c.Enable, "enable-capacity", false, "Publish CSIStorageCapacity objects (needs env NAMESPACE, POD_NAME).")
 	fs.BoolVar(&c.ForImmediate, "capacity-for-immediate-binding", false, "Also publish capacity for Immediate classes.")

@@ -97,9 +97,15 @@ func RecorderFor(client kubernetes.Interface, component string) (record.EventRec
 }
 
 // StripForCache drops the fields no controller here reads from objects
-// before they enter an informer cache: managedFields and the
-// last-applied-configuration annotation. It is a cache.TransformFunc.
+// before they enter an informer cache: managedFields, the
+// last-applied-configuration annotation, and a Node's spec and status. It
+// is a cache.TransformFunc.
 func StripForCache(obj any) (any, error) {
+	if n, ok := obj.(*v1.Node); ok {
+		// Labels are all any controller here reads of a Node; its status
+		// (images, conditions) is most of its size.
+		n.Spec, n.Status = v1.NodeSpec{}, v1.NodeStatus{}
+	}
 	if acc, err := meta.Accessor(obj); err == nil {
 		acc.SetManagedFields(nil)
 		if ann := acc.GetAnnotations(); ann != nil {
