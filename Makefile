@@ -34,7 +34,7 @@ demo: controlplane
 bench: controlplane
 	@mkdir -p bench-results
 	CSIKIT_BENCH_N=$(BENCH_N) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m \
-		./resizer/ ./provisioner/ ./snapshotter/ | tee bench-results/latest.txt
+		./testkit/controlplane/ ./provisioner/ ./resizer/ ./snapshotter/ | tee bench-results/latest.txt
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
