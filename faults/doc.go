@@ -27,6 +27,11 @@
 //     bounded (no hot loop), nothing panics.
 //   - secrets: a secret value given to the provisioner appears in no log
 //     line (verbosity 5), no event and no metric.
+//   - load: CSIKIT_LOAD_N claims (default 5000) provisioned, resized and
+//     snapshotted by every controller in one process on one shared cache
+//     and one Lease, while the leader is cancelled twice (once during
+//     provisioning, once during resizing). It runs last (zload_test.go)
+//     and reports the time of each phase and the peak RSS.
 //
 // # Invariants
 //
@@ -34,9 +39,9 @@
 // volume handles of the PVs of that driver, its snapshots exactly the
 // snapshot handles of the VolumeSnapshotContents of that driver, and no
 // claim, PV, VolumeSnapshot or VolumeSnapshotContent is left deleted but
-// held by a finalizer once its controller had time to act. Cases then delete
-// their claims and wait until the backend is empty, which proves that no
-// finalizer is stuck and no volume leaked.
+// held by a finalizer once its controller had time to act. Cases (but the
+// load case) then delete their claims and wait until the backend is empty,
+// which proves that no finalizer is stuck and no volume leaked.
 //
 // # Bugs found
 //
@@ -53,6 +58,7 @@
 //
 // The suite needs the control-plane binaries; in -short mode it skips. The
 // API server restart affects the whole package, so cases never run in
-// parallel. Timings are short (retry intervals of 100ms to 2s, leases of 2s)
-// to keep the package under a few minutes on a small machine.
+// parallel. Timings are short (retry intervals of 100ms to 2s, leases of 2s
+// to 4s); without the load case the package takes under two minutes on a
+// small machine, the load case adds several (CSIKIT_LOAD_N shrinks it).
 package faults

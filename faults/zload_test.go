@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	v1 "k8s.io/api/core/v1"
@@ -67,7 +68,10 @@ func TestLoadWithLeaderChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		conn := e.connect(csiconn.Options{})
-		r := e.run(id, e.ctx, func(ctx context.Context) error {
+		// Thousands of objects: per-object log lines would flood the test
+		// log (and its memory); errors still fail the case through Run.
+		quiet := klog.NewContext(e.ctx, logr.Discard())
+		r := e.run(id, quiet, func(ctx context.Context) error {
 			return el.Run(ctx, func(ctx context.Context) error { return e.stack(ctx, conn) })
 		})
 		return el, r

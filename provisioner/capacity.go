@@ -52,7 +52,7 @@ func newCapacityController(p *Provisioner) *capacityController {
 	if p.opts.Registerer != nil {
 		p.opts.Registerer.MustRegister(c.goal, c.current, c.obsolete)
 	}
-	sel := labels.Set{labelDriverName: p.name, labelManagedBy: managedByDefault}.String()
+	sel := labels.Set{labelDriverName: p.name, labelManagedBy: p.managedBy()}.String()
 	c.factory = informers.NewSharedInformerFactoryWithOptions(p.kube, p.opts.Resync,
 		informers.WithNamespace(c.opts.Namespace), informers.WithTransform(stripForCache),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
@@ -265,7 +265,7 @@ func (c *capacityController) syncItem(ctx context.Context, it capacityItem, obj 
 	if obj == nil {
 		o := &storagev1.CSIStorageCapacity{
 			ObjectMeta: metav1.ObjectMeta{GenerateName: "csisc-", Namespace: c.opts.Namespace,
-				Labels: map[string]string{labelDriverName: c.p.name, labelManagedBy: managedByDefault}},
+				Labels: map[string]string{labelDriverName: c.p.name, labelManagedBy: c.p.managedBy()}},
 			StorageClassName:  it.class.Name,
 			NodeTopology:      &metav1.LabelSelector{MatchLabels: map[string]string(it.segment)},
 			Capacity:          capacity,

@@ -41,8 +41,13 @@ func (p *Provisioner) syncClaim(ctx context.Context, key string) error {
 	}
 	class := p.classFor(pvc)
 	action, why := decideClaim(pvc, class, p.name, p.pvFor(pvc) != nil)
+	if p.node != nil {
+		action, why = decideNodeClaim(action, why, pvc, class, p.node.name, p.opts.NodeDeployment.ImmediateBinding)
+	}
 	logger.V(5).Info("Claim decision", "action", action, "reason", why)
 	switch action {
+	case claimTake:
+		return p.take(ctx, key, pvc, class)
 	case claimProvision:
 		return p.provision(ctx, pvc, class)
 	case claimCleanup:

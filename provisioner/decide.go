@@ -58,6 +58,7 @@ const (
 	claimWait                         // ours, but waiting (for a node, a populator)
 	claimCleanup                      // terminating with an intent record: delete the volume if any
 	claimForget                       // bound or terminating: drop a leftover intent finalizer
+	claimTake                         // node deployment: offer this node for an Immediate claim
 )
 
 // decideClaim picks the action for a claim. hasPV says whether the PV for

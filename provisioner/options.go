@@ -87,6 +87,10 @@ type Options struct {
 	// --enable-capacity).
 	Capacity *CapacityOptions
 
+	// NodeDeployment, when set, runs this provisioner for one node's claims
+	// (upstream --node-deployment); see NodeDeployment.
+	NodeDeployment *NodeDeployment
+
 	// Cache, when set, holds the informers this provisioner shares with
 	// other controllers of the process (see package sharedcache); nil: it
 	// keeps its own. CSIStorageCapacity objects are always watched apart.
@@ -138,6 +142,16 @@ func (o Options) withDefaults() Options {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
+	if o.NodeDeployment != nil {
+		nd := *o.NodeDeployment
+		if nd.BaseDelay == 0 {
+			nd.BaseDelay = DefaultNodeBaseDelay
+		}
+		if nd.MaxDelay == 0 {
+			nd.MaxDelay = DefaultNodeMaxDelay
+		}
+		o.NodeDeployment = &nd
+	}
 	if o.Capacity != nil {
 		c := *o.Capacity
 		if c.PollInterval == 0 {
@@ -168,6 +182,14 @@ func (o Options) Validate() error {
 	}
 	if o.RetryIntervalStart < 0 || o.RetryIntervalMax < o.RetryIntervalStart {
 		errs = append(errs, fmt.Errorf("RetryIntervalStart %v / RetryIntervalMax %v: need 0 < start <= max", o.RetryIntervalStart, o.RetryIntervalMax))
+	}
+	if nd := o.NodeDeployment; nd != nil {
+		if nd.NodeName == "" {
+			errs = append(errs, errors.New("NodeDeployment.NodeName: required (upstream: env NODE_NAME)"))
+		}
+		if nd.BaseDelay < 0 || nd.MaxDelay < nd.BaseDelay {
+			errs = append(errs, fmt.Errorf("NodeDeployment.BaseDelay %v / MaxDelay %v: need 0 <= base <= max", nd.BaseDelay, nd.MaxDelay))
+		}
 	}
 	if c := o.Capacity; c != nil {
 		if c.Namespace == "" {

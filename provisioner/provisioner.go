@@ -70,6 +70,8 @@ type Provisioner struct {
 	// retries send identical requests; keyed by claim UID.
 	topoMu    sync.Mutex
 	topoCache map[string]topoEntry
+	takeAt    map[string]takeState // node deployment: next offer per claim UID
+	node      *nodeInfo            // node deployment: this node, set by Run
 }
 
 // New checks opts and builds a Provisioner; nothing starts until Run.
@@ -95,6 +97,7 @@ func New(opts Options, kubeClient kubernetes.Interface, snaps snapclient.Interfa
 		name: drv.DriverName(), caps: caps, rec: rec, met: newMetrics(opts.Registerer),
 		identity:  fmt.Sprintf("%d-%d-%s", opts.Clock.Now().UnixMilli(), rand.IntN(10000), drv.DriverName()),
 		topoCache: map[string]topoEntry{},
+		takeAt:    map[string]takeState{},
 	}
 	p.setup()
 	return p, nil
@@ -134,7 +137,7 @@ func (p *Provisioner) setup() {
 	classInf := p.cache.Kube.Storage().V1().StorageClasses()
 	p.classes = classInf.Lister()
 	p.synced = append(p.synced, claimInf.Informer().HasSynced, volInf.Informer().HasSynced, classInf.Informer().HasSynced)
-	if p.topology() || p.opts.Capacity != nil {
+	if (p.topology() || p.opts.Capacity != nil) && p.opts.NodeDeployment == nil {
 		nodeInf := p.cache.Kube.Core().V1().Nodes()
 		csiNodeInf := p.cache.Kube.Storage().V1().CSINodes()
 		p.nodes, p.csiNodes = nodeInf.Lister(), csiNodeInf.Lister()
@@ -195,6 +198,11 @@ func (p *Provisioner) Run(ctx context.Context) error {
 			return nil
 		}
 		return errors.New("provisioner: informer caches did not sync")
+	}
+	if p.opts.NodeDeployment != nil {
+		if err := p.setupNode(ctx); err != nil {
+			return err
+		}
 	}
 	logger.Info("Provisioner started", "workers", p.opts.Workers, "topology", p.topology(), "capabilities", p.caps.String())
 
@@ -276,6 +284,7 @@ func (p *Provisioner) claimDeleted(o any) {
 	o = kube.Unwrap(o)
 	if pvc, ok := o.(*v1.PersistentVolumeClaim); ok {
 		p.forgetTopology(string(pvc.UID))
+		p.forgetTake(string(pvc.UID))
 	}
 }
 

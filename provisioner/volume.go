@@ -27,6 +27,9 @@ func (p *Provisioner) syncVolume(ctx context.Context, name string) error {
 		return err
 	}
 	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("pv", name))
+	if p.node != nil && !p.onThisNode(pv) {
+		return nil // node deployment: another node's volume
+	}
 	switch decideVolume(pv, p.name) {
 	case volumeAddFinalizer:
 		return p.patchPVFinalizers(ctx, pv, append(append([]string{}, pv.Finalizers...), FinalizerPV))

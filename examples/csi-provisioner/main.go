@@ -89,10 +89,10 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	fs.IntVar(&f.cloneThreads, "cloning-protection-threads", 1, "Accepted for compatibility: clone finalizers are handled by the claim workers.")
 	fs.IntVar(&f.capacityThreads, "capacity-threads", 1, "Accepted for compatibility: one capacity loop runs.")
 	fs.DurationVar(&f.sweepInterval, "snapshot-orphan-sweep-interval", 5*time.Minute, "Accepted for compatibility: orphaned snapshot finalizers are not swept.")
-	fs.BoolVar(&f.nodeDeployment, "node-deployment", false, "Not supported: run one provisioner per cluster.")
-	fs.BoolVar(&f.nodeImmediate, "node-deployment-immediate-binding", true, "Not supported (see --node-deployment).")
-	fs.DurationVar(&f.nodeBaseDelay, "node-deployment-base-delay", 20*time.Second, "Not supported (see --node-deployment).")
-	fs.DurationVar(&f.nodeMax, "node-deployment-max-delay", 60*time.Second, "Not supported (see --node-deployment).")
+	fs.BoolVar(&f.nodeDeployment, "node-deployment", false, "Run on every node, serving only the claims of this node (env NODE_NAME); run without leader election.")
+	fs.BoolVar(&f.nodeImmediate, "node-deployment-immediate-binding", true, "With --node-deployment, let nodes take Immediate claims that have no selected node (first node with room wins).")
+	fs.DurationVar(&f.nodeBaseDelay, "node-deployment-base-delay", provisioner.DefaultNodeBaseDelay, "With --node-deployment, the random wait before a node offers itself for an Immediate claim.")
+	fs.DurationVar(&f.nodeMax, "node-deployment-max-delay", provisioner.DefaultNodeMaxDelay, "With --node-deployment, the longest wait between two offers.")
 	fs.BoolVar(&f.pprof, "enable-pprof", false, "Accepted for compatibility.")
 	fs.Var(f.gates, "feature-gates", "Comma-separated Gate=bool: Topology, VolumeAttributesClass, CrossNamespaceVolumeDataSource, ReleaseLeaderElectionOnExit.")
 	cmdutil.DeprecatedString(fs, "provisioner", "the driver name comes from the driver.")
@@ -101,9 +101,6 @@ func registerFlags(fs *flag.FlagSet) *flags {
 }
 
 func (f *flags) options() (provisioner.Options, error) {
-	if f.nodeDeployment {
-		return provisioner.Options{}, fmt.Errorf("--node-deployment is not supported by this provisioner")
-	}
 	if f.gates.On("CrossNamespaceVolumeDataSource") {
 		return provisioner.Options{}, fmt.Errorf("--feature-gates=CrossNamespaceVolumeDataSource=true is not supported")
 	}
@@ -112,5 +109,13 @@ func (f *flags) options() (provisioner.Options, error) {
 	o.NoImmediateTopology, o.ExtraCreateMetadata = !f.ImmediateTopology, f.extraMetadata
 	o.AllowVolumeModeConversion = !f.preventModeConversion
 	o.DisableTopology, o.DisableVolumeAttributesClass = !f.gates.On("Topology"), !f.gates.On("VolumeAttributesClass")
+	if f.nodeDeployment {
+		node := os.Getenv("NODE_NAME")
+		if node == "" {
+			return provisioner.Options{}, fmt.Errorf("--node-deployment needs the node's name in env NODE_NAME (set it from spec.nodeName with the downward API)")
+		}
+		o.NodeDeployment = &provisioner.NodeDeployment{NodeName: node, ImmediateBinding: f.nodeImmediate,
+			BaseDelay: f.nodeBaseDelay, MaxDelay: f.nodeMax}
+	}
 	return o, nil
 }
