@@ -167,8 +167,11 @@ func TestConflictOnEveryUpdate(t *testing.T) {
 		snapNames = append(snapNames, "s-"+n)
 	}
 	e.waitSnapshotsReady(60*time.Second, snapNames...)
-	if got := e.drv.Calls("ControllerExpandVolume"); got < len(names) || got > 2*len(names) {
-		t.Errorf("ControllerExpandVolume called %d times for %d claims", got, len(names))
+	// A result that could not be recorded (PV or PVC patch refused) is
+	// learned again by repeating the idempotent call: at most one repeat
+	// per refused write.
+	if got := e.drv.Calls("ControllerExpandVolume"); got < len(names) || got > 3*len(names) {
+		t.Errorf("ControllerExpandVolume called %d times for %d claims, want %d to %d", got, len(names), len(names), 3*len(names))
 	}
 	e.check()
 	if err := e.snaps.SnapshotV1().VolumeSnapshots(e.ns).DeleteCollection(e.ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {

@@ -15,6 +15,13 @@
 //     snapshotter sidecar). Every controller's Run returns an error
 //     wrapping csiconn.ErrConnectionLost within a bound; controllers
 //     started after the driver is back finish the work.
+//   - driver also covers every error code (14 of them) answered twice to
+//     each of CreateVolume, ControllerExpandVolume, CreateSnapshot,
+//     DeleteSnapshot and DeleteVolume (TestDriverAnswersEveryCode):
+//     every object reaches its state; infeasible expansions are marked,
+//     retried only on the backoff, and a lowered request recovers.
+//   - apiserver also covers a conflict on the first write of every object
+//     by every controller (TestConflictOnEveryUpdate).
 //   - cancel: claims deleted while CreateVolume hangs or times out, and
 //     CreateVolume slower than the provisioner's timeout.
 //   - leader: the leading provisioner is cancelled while its CreateVolume

@@ -106,8 +106,8 @@ func unrelatedPod(i int) *v1.Pod {
 		Spec: v1.PodSpec{
 			Containers: []v1.Container{{
 				Name: "web", Image: "registry.example/team/web:1.2.3",
-				Args: []string{"--port=8080", "--log-level=info"},
-				Env:  []v1.EnvVar{{Name: "MODE", Value: "production"}, {Name: "REGION", Value: "zone-a"}},
+				Args:  []string{"--port=8080", "--log-level=info"},
+				Env:   []v1.EnvVar{{Name: "MODE", Value: "production"}, {Name: "REGION", Value: "zone-a"}},
 				Ports: []v1.ContainerPort{{ContainerPort: 8080, Name: "http"}},
 				Resources: v1.ResourceRequirements{Requests: v1.ResourceList{
 					v1.ResourceCPU: resource.MustParse("100m"), v1.ResourceMemory: resource.MustParse("128Mi")}},
