@@ -22,7 +22,7 @@ import (
 const inputSeed = 20261125
 
 // inputCases is how many claims the generator makes.
-const inputCases = 220
+const inputCases = 1000
 
 // badClasses are the classes the generated claims pick from: good ones,
 // unknown reserved parameters, broken secret templates, missing secrets.

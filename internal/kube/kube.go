@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // Default client budget of our binaries. The upstream sidecars default to
@@ -82,7 +83,9 @@ func NewRecorder(cfg *rest.Config, component string) (record.EventRecorder, func
 	return RecorderFor(cs, component)
 }
 
-// RecorderFor returns an event recorder writing through client.
+// RecorderFor returns an event recorder writing through client. A Warning
+// repeated for the same object with the same message is sent at most once
+// per WarningWindow.
 func RecorderFor(client kubernetes.Interface, component string) (record.EventRecorder, func(), error) {
 	b := record.NewBroadcasterWithCorrelatorOptions(record.CorrelatorOptions{
 		// Events of one object are aggregated as usual, but the client-side
@@ -93,7 +96,7 @@ func RecorderFor(client kubernetes.Interface, component string) (record.EventRec
 	})
 	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	rec := b.NewRecorder(scheme.Scheme, v1.EventSource{Component: component})
-	return rec, b.Shutdown, nil
+	return Deduplicated(rec, clock.RealClock{}), b.Shutdown, nil
 }
 
 // StripForCache drops the fields no controller here reads from objects
