@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	v1 "k8s.io/api/core/v1"
@@ -37,18 +36,9 @@ var errorCodes = []codes.Code{codes.InvalidArgument, codes.NotFound, codes.Alrea
 // lowered back to the old size clears the mark. NotFound from a delete
 // means "already gone" (CSI) and is not injected there.
 func TestDriverAnswersEveryCode(t *testing.T) {
-	caps := resizerCaps()
-	caps.Snapshots, caps.ListSnapshots, caps.GetSnapshot = true, true, true
-	e := newEnv(t, "driver", fakedriver.Options{Capabilities: caps})
+	e := newEnv(t, "driver", fakedriver.Options{Capabilities: snapshotCaps()})
 	sc := e.class("sc", nil)
-	vsc := &crdv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: e.ns + "-vsc"}, Driver: e.driver,
-		DeletionPolicy: crdv1.VolumeSnapshotContentDelete}
-	if _, err := e.snaps.SnapshotV1().VolumeSnapshotClasses().Create(e.ctx, vsc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = e.snaps.SnapshotV1().VolumeSnapshotClasses().Delete(e.ctx, vsc.Name, metav1.DeleteOptions{})
-	})
+	vscName := e.snapshotClass()
 	conn := e.connect(csiconn.Options{})
 	e.run("stack", e.ctx, func(ctx2 context.Context) error { return e.stack(ctx2, conn) })
 
@@ -144,7 +134,7 @@ func TestDriverAnswersEveryCode(t *testing.T) {
 
 			// CreateSnapshot
 			e.drv.FailNext("CreateSnapshot", code, fails)
-			e.snapshot("s-"+name, name, vsc.Name)
+			e.snapshot("s-"+name, name, vscName)
 			e.waitSnapshotsReady(60*time.Second, "s-"+name)
 
 			// DeleteSnapshot

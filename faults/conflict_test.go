@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -84,18 +83,10 @@ func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f
 // Claims are provisioned, resized and snapshotted, snapshots and claims
 // deleted; everything reaches its state and nothing is left behind.
 func TestConflictOnEveryUpdate(t *testing.T) {
-	caps := resizerCaps()
-	caps.Snapshots, caps.ListSnapshots, caps.GetSnapshot = true, true, true
+	caps := snapshotCaps()
 	e := newEnv(t, "apiserver", fakedriver.Options{Capabilities: caps})
 	sc := e.class("sc", nil)
-	vsc := &crdv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: e.ns + "-vsc"}, Driver: e.driver,
-		DeletionPolicy: crdv1.VolumeSnapshotContentDelete}
-	if _, err := e.snaps.SnapshotV1().VolumeSnapshotClasses().Create(e.ctx, vsc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = e.snaps.SnapshotV1().VolumeSnapshotClasses().Delete(context.Background(), vsc.Name, metav1.DeleteOptions{})
-	})
+	vscName := e.snapshotClass()
 	conflicts := &conflicter{seen: map[string]bool{}}
 	cfg := conflicts.wrap(cp.Config())
 	client, snaps := kubernetes.NewForConfigOrDie(cfg), snapclient.NewForConfigOrDie(cfg)
@@ -163,7 +154,7 @@ func TestConflictOnEveryUpdate(t *testing.T) {
 	})
 	var snapNames []string
 	for _, n := range names {
-		e.snapshot("s-"+n, n, vsc.Name)
+		e.snapshot("s-"+n, n, vscName)
 		snapNames = append(snapNames, "s-"+n)
 	}
 	e.waitSnapshotsReady(60*time.Second, snapNames...)

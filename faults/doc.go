@@ -24,9 +24,11 @@
 //     by every controller (TestConflictOnEveryUpdate).
 //   - cancel: claims deleted while CreateVolume hangs or times out, and
 //     CreateVolume slower than the provisioner's timeout.
-//   - leader: the leading provisioner is cancelled while its CreateVolume
-//     hangs in the driver; the standby takes over and finishes, with
-//     exactly one backend volume per claim.
+//   - leader: the leading provisioner, resizer or snapshot sidecar is
+//     cancelled while its CreateVolume, ControllerExpandVolume or
+//     CreateSnapshot calls hang in the driver; the standby takes over and
+//     finishes, with exactly one backend volume (at the new size) or
+//     snapshot per object.
 //   - input: generated bad input (odd sizes, unknown and malformed
 //     annotations, classes with unknown reserved parameters, broken secret
 //     templates, missing secrets) from a seeded generator. Each claim

@@ -23,19 +23,11 @@ import (
 // do (they return within seconds, so sidecarLossBound is 10s). Snapshots
 // end ready and the backend matches the contents.
 func TestSnapshotterDriverCrash(t *testing.T) {
-	caps := resizerCaps()
-	caps.Snapshots, caps.ListSnapshots, caps.GetSnapshot = true, true, true
+	caps := snapshotCaps()
 	e := newEnv(t, "driver", fakedriver.Options{Capabilities: caps})
 	conn := e.connect(csiconn.Options{})
 	sc := e.class("sc", nil)
-	vsc := &crdv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: e.ns + "-vsc"}, Driver: e.driver,
-		DeletionPolicy: crdv1.VolumeSnapshotContentDelete}
-	if _, err := e.snaps.SnapshotV1().VolumeSnapshotClasses().Create(e.ctx, vsc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = e.snaps.SnapshotV1().VolumeSnapshotClasses().Delete(context.Background(), vsc.Name, metav1.DeleteOptions{})
-	})
+	vscName := e.snapshotClass()
 	e.startProvisioner(e.ctx, provisioner.Options{}, conn)
 	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{RetryIntervalStart: 100 * time.Millisecond,
 		RetryIntervalMax: 2 * time.Second}, e.kube, e.snaps)
@@ -56,13 +48,13 @@ func TestSnapshotterDriverCrash(t *testing.T) {
 
 	names := e.claims("a", sc.Name, "1Gi", 2)
 	e.waitBound(60*time.Second, names...)
-	e.snapshot("s-0", names[0], vsc.Name)
+	e.snapshot("s-0", names[0], vscName)
 	e.waitSnapshotsReady(60*time.Second, "s-0")
 	e.check()
 
 	e.drv.Stop()
 	e.fault(1)
-	e.snapshot("s-1", names[1], vsc.Name)
+	e.snapshot("s-1", names[1], vscName)
 	select {
 	case err := <-sidecar.done:
 		sidecar.once.Do(func() { sidecar.err = err })
@@ -105,6 +97,28 @@ func TestSnapshotterDriverCrash(t *testing.T) {
 }
 
 const sidecarLossBound = 10 * time.Second
+
+// snapshotCaps are resizerCaps plus snapshots.
+func snapshotCaps() fakedriver.Capabilities {
+	caps := resizerCaps()
+	caps.Snapshots, caps.ListSnapshots, caps.GetSnapshot = true, true, true
+	return caps
+}
+
+// snapshotClass creates a Delete-policy VolumeSnapshotClass of the case's
+// driver, deleted at cleanup, and returns its name.
+func (e *env) snapshotClass() string {
+	e.t.Helper()
+	vsc := &crdv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: e.ns + "-vsc"}, Driver: e.driver,
+		DeletionPolicy: crdv1.VolumeSnapshotContentDelete}
+	if _, err := e.snaps.SnapshotV1().VolumeSnapshotClasses().Create(e.ctx, vsc, metav1.CreateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		_ = e.snaps.SnapshotV1().VolumeSnapshotClasses().Delete(context.Background(), vsc.Name, metav1.DeleteOptions{})
+	})
+	return vsc.Name
+}
 
 func (e *env) snapshot(name, claim, class string) {
 	e.t.Helper()

@@ -42,18 +42,10 @@ func TestLoadWithLeaderChanges(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("CSIKIT_LOAD_N")); err == nil && v > 0 {
 		n = v
 	}
-	caps := resizerCaps()
-	caps.Snapshots, caps.ListSnapshots, caps.GetSnapshot = true, true, true
+	caps := snapshotCaps()
 	e := newEnv(t, "load", fakedriver.Options{Capabilities: caps, RequestHistory: 1})
 	sc := e.class("sc", nil)
-	vsc := &crdv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: e.ns + "-vsc"}, Driver: e.driver,
-		DeletionPolicy: crdv1.VolumeSnapshotContentDelete}
-	if _, err := e.snaps.SnapshotV1().VolumeSnapshotClasses().Create(e.ctx, vsc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = e.snaps.SnapshotV1().VolumeSnapshotClasses().Delete(context.Background(), vsc.Name, metav1.DeleteOptions{})
-	})
+	vscName := e.snapshotClass()
 	lock := leaderelection.LockName(leaderelection.ComponentProvisioner, e.driver)
 	say := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "load: "+format+"\n", args...) }
 	start := time.Now()
@@ -176,7 +168,7 @@ func TestLoadWithLeaderChanges(t *testing.T) {
 
 	say("creating %d snapshots", n)
 	benchutil.Parallel(n, 32, func(i int) {
-		claim, class := names[i], vsc.Name
+		claim, class := names[i], vscName
 		s := &crdv1.VolumeSnapshot{ObjectMeta: metav1.ObjectMeta{Name: "s-" + names[i], Namespace: e.ns},
 			Spec: crdv1.VolumeSnapshotSpec{Source: crdv1.VolumeSnapshotSource{PersistentVolumeClaimName: &claim},
 				VolumeSnapshotClassName: &class}}

@@ -48,7 +48,17 @@
 //   - If the class of a claim with an intent record is deleted before the
 //     claim, cleanup cannot rebuild the request; it retries with a Warning
 //     event until the class is back or the finalizer is removed by hand.
-//   - Cross-namespace data sources and node-local deployment
-//     (--node-deployment) are not implemented; migration of in-tree volumes
-//     is not either.
+//   - Cross-namespace data sources and migration of in-tree volumes are not
+//     implemented.
+//
+// # Node deployment
+//
+// With Options.NodeDeployment the provisioner serves one node (drivers of
+// node-local storage run it beside the driver on every node): its topology
+// comes from NodeGetInfo once, Nodes and CSINodes are not watched, claims
+// selected for other nodes are ignored, PVs are deleted only by the node
+// their affinity names, and Immediate claims without a selected node are
+// offered by every node whose topology the class allows and whose
+// GetCapacity fits, after a random delay; the first node to set the
+// selected-node annotation (guarded by resourceVersion) provisions.
 package provisioner

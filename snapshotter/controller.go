@@ -98,14 +98,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.vsQueue.q.ShutDown()
 	defer c.vscQueue.q.ShutDown()
 
-	sc := c.opts.Cache
-	if sc == nil {
-		sc = sharedcache.NewWithTransform(c.kube, c.snap, stripCoreObject)
-		defer sc.Shutdown()
+	sc, release, err := snapshotCache(c.opts.Cache, c.kube, c.snap, stripCoreObject, "snapshot controller")
+	if err != nil {
+		return err
 	}
-	if sc.Snapshot == nil {
-		return errors.New("snapshot controller: Options.Cache has no snapshot informers: create it with a snapshot client")
-	}
+	defer release()
 	var handlers sharedcache.Handlers
 	defer handlers.RemoveAll()
 	defer cancel() // workers and informers stop before the deferred waits

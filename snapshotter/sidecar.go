@@ -79,14 +79,11 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	defer cancel()
 	s.queue = newQueue("csi-snapshotter-content", s.opts.RetryIntervalStart, s.opts.RetryIntervalMax, s.syncKey)
 	defer s.queue.q.ShutDown()
-	sc := s.opts.Cache
-	if sc == nil {
-		sc = sharedcache.NewWithTransform(s.kube, s.snap, kube.StripForCache)
-		defer sc.Shutdown()
+	sc, release, err := snapshotCache(s.opts.Cache, s.kube, s.snap, kube.StripForCache, SidecarComponent)
+	if err != nil {
+		return err
 	}
-	if sc.Snapshot == nil {
-		return errors.New("csi-snapshotter: Options.Cache has no snapshot informers: create it with a snapshot client")
-	}
+	defer release()
 	var handlers sharedcache.Handlers
 	defer handlers.RemoveAll()
 	defer cancel() // workers and informers stop before the deferred waits
