@@ -18,8 +18,8 @@ func TestDeduplicatedWarnings(t *testing.T) {
 	b := &v1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns", UID: "2"}}
 	rec.Event(a, v1.EventTypeWarning, "Failed", "boom")
 	rec.Eventf(a, v1.EventTypeWarning, "Failed", "%s", "boom") // repeat: held back
-	rec.Event(b, v1.EventTypeWarning, "Failed", "boom")          // other object
-	rec.Event(a, v1.EventTypeWarning, "Failed", "other")         // other message
+	rec.Event(b, v1.EventTypeWarning, "Failed", "boom")        // other object
+	rec.Event(a, v1.EventTypeWarning, "Failed", "other")       // other message
 	rec.Event(a, v1.EventTypeNormal, "Done", "ok")
 	rec.Event(a, v1.EventTypeNormal, "Done", "ok") // Normal events are never held back
 	clk.SetTime(clk.Now().Add(WarningWindow))
