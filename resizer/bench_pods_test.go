@@ -80,6 +80,7 @@ func BenchmarkPodTracking(b *testing.B) {
 		heapOff, rssOff := measure(fakedriver.Resizer)
 		heapOn, rssOn := measure(offline)
 		b.ReportMetric(heapOn-heapOff, "tracking-heap-MiB")
+		b.ReportMetric(rssOn-rssOff, "tracking-RSS-MiB")
 		b.ReportMetric(heapOn, "offline-driver-heap-MiB")
 		b.ReportMetric(heapOff, "online-driver-heap-MiB")
 		fmt.Fprintf(os.Stderr, "bench: %d unrelated pods: resizer heap +%.1f MiB with tracking (RSS +%.1f), +%.1f MiB without (RSS +%.1f)\n",

@@ -9,7 +9,6 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
@@ -165,18 +164,17 @@ func (r *Resizer) Run(ctx context.Context) error {
 	}
 	if r.trackPods() {
 		r.pods = newPodTracker(r.claimFreed)
-		podFactory := informers.NewSharedInformerFactoryWithOptions(r.kube, r.opts.ResyncPeriod,
-			informers.WithTransform(SlimPod))
-		defer podFactory.Shutdown()
+		reflected := make(chan struct{})
+		go func() {
+			defer close(reflected)
+			runPodWatch(ctx, r.kube, r.pods)
+		}()
+		defer func() { <-reflected }()
 		defer cancel()
-		if _, err := podFactory.Core().V1().Pods().Informer().AddEventHandler(r.pods.handlers()); err != nil {
-			return fmt.Errorf("resizer: %w", err)
-		}
-		podFactory.Start(ctx.Done())
-		for typ, ok := range podFactory.WaitForCacheSync(ctx.Done()) {
-			if !ok {
-				return fmt.Errorf("resizer: cache of %v did not sync: %w", typ, context.Cause(ctx))
-			}
+		select {
+		case <-r.pods.synced:
+		case <-ctx.Done():
+			return nil
 		}
 	}
 	sc.Start()

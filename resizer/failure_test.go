@@ -131,10 +131,12 @@ func TestOfflineOnlyWaitsForPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitEvent(pvc.Name, resizer.EventResizeFailed, "only supports offline expansion and volume is currently in-use")
-	got := e.pvc(pvc.Name)
-	if rstatus(got) != v1.PersistentVolumeClaimControllerResizeInProgress || !hasCond(got, v1.PersistentVolumeClaimResizing) {
-		t.Errorf("blocked PVC: R=%q conditions %v", rstatus(got), got.Status.Conditions)
-	}
+	// The event is sent just before the status is written.
+	e.eventually(10*time.Second, "blocked status", func() (bool, string) {
+		got := e.pvc(pvc.Name)
+		return rstatus(got) == v1.PersistentVolumeClaimControllerResizeInProgress && hasCond(got, v1.PersistentVolumeClaimResizing),
+			fmt.Sprintf("R=%q conditions %v", rstatus(got), got.Status.Conditions)
+	})
 	if n := e.drv.Calls("ControllerExpandVolume"); n != 0 {
 		t.Fatalf("ControllerExpandVolume called %d times while the volume is in use", n)
 	}

@@ -1,41 +1,21 @@
 package resizer
 
 import (
+	"context"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/internal/kube"
 )
-
-// SlimPod is the transform applied to pods before they enter the cache: it
-// keeps namespace, name, UID, resourceVersion, phase and, as volumes, only
-// the claims the pod uses (generic ephemeral volumes become their
-// "<pod>-<volume>" claim). Everything else is dropped, so a pod costs a few
-// hundred bytes whatever its size.
-func SlimPod(obj any) (any, error) {
-	pod, ok := obj.(*v1.Pod)
-	if !ok {
-		return obj, nil // tombstones and the like pass through
-	}
-	slim := &v1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace:       pod.Namespace,
-			Name:            pod.Name,
-			UID:             pod.UID,
-			ResourceVersion: pod.ResourceVersion,
-		},
-		Status: v1.PodStatus{Phase: pod.Status.Phase},
-	}
-	for _, claim := range PodClaims(pod) {
-		slim.Spec.Volumes = append(slim.Spec.Volumes, v1.Volume{VolumeSource: v1.VolumeSource{
-			PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: claim},
-		}})
-	}
-	return slim, nil
-}
 
 // PodClaims lists the names of the PVCs a pod uses, including the claims of
 // its generic ephemeral volumes.
@@ -58,7 +38,9 @@ func PodUsesVolumes(pod *v1.Pod) bool {
 	return pod.Status.Phase != v1.PodSucceeded && pod.Status.Phase != v1.PodFailed
 }
 
-// podTracker counts, per "namespace/claim", the pods using it.
+// podTracker counts, per "namespace/claim", the pods using it. It keeps
+// nothing of pods that use no claim, and of the others only their claim
+// keys, so that tens of thousands of unrelated pods cost no memory.
 type podTracker struct {
 	mu     sync.Mutex
 	byPod  map[string][]string // pod key -> claim keys it counts for
@@ -66,10 +48,13 @@ type podTracker struct {
 	// freed is called (outside the lock) with each claim whose count fell
 	// to zero.
 	freed func(claimKey string)
+	// synced is closed after the first complete list.
+	synced   chan struct{}
+	syncOnce sync.Once
 }
 
 func newPodTracker(freed func(string)) *podTracker {
-	return &podTracker{byPod: map[string][]string{}, claims: map[string]int{}, freed: freed}
+	return &podTracker{byPod: map[string][]string{}, claims: map[string]int{}, freed: freed, synced: make(chan struct{})}
 }
 
 // InUse reports whether a pod uses the claim "namespace/name".
@@ -133,10 +118,112 @@ func (t *podTracker) onDelete(obj any) {
 	}
 }
 
-func (t *podTracker) handlers() cache.ResourceEventHandler {
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { t.onPod(obj) },
-		UpdateFunc: func(_, obj any) { t.onPod(obj) },
-		DeleteFunc: t.onDelete,
+// replace makes the tracker hold exactly the pods whose keys are in seen
+// (the ones that use claims were passed to onPod while listing).
+func (t *podTracker) replace(seen map[string]bool) {
+	t.mu.Lock()
+	var gone []string
+	for k := range t.byPod {
+		if !seen[k] {
+			gone = append(gone, k)
+		}
+	}
+	t.mu.Unlock()
+	for _, k := range gone {
+		t.set(k, nil)
+	}
+	t.syncOnce.Do(func() { close(t.synced) })
+}
+
+// podListPage is how many pods one list request returns. The pods of a
+// page are decoded, reduced to their claims and dropped before the next
+// page is read, so memory does not grow with the number of pods.
+const podListPage = 500
+
+// runPodWatch keeps t current until ctx ends: a paged list (a consistent
+// snapshot), then a watch from its resource version, re-opened where it
+// left off when it ends, and a new list when the API server has forgotten
+// that version. A client-go reflector would hold the whole list (every
+// pod, decoded) at once; this holds one page.
+func runPodWatch(ctx context.Context, client kubernetes.Interface, t *podTracker) {
+	logger := klog.FromContext(ctx)
+	delay := time.Second
+	for ctx.Err() == nil {
+		rv, err := listPods(ctx, client, t)
+		if err == nil {
+			delay = time.Second
+		}
+		for err == nil && ctx.Err() == nil {
+			rv, err = watchPods(ctx, client, t, rv)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
+			logger.Info("Pod watch failed; listing again", "err", err, "after", delay)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 30*time.Second)
+		}
+	}
+}
+
+// listPods lists every pod page by page into t and returns the list's
+// resource version.
+func listPods(ctx context.Context, client kubernetes.Interface, t *podTracker) (string, error) {
+	seen := map[string]bool{}
+	opts := metav1.ListOptions{Limit: podListPage}
+	for {
+		list, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+		if err != nil {
+			return "", err
+		}
+		for i := range list.Items {
+			pod := &list.Items[i]
+			seen[pod.Namespace+"/"+pod.Name] = true
+			t.onPod(pod)
+		}
+		if list.Continue == "" {
+			t.replace(seen)
+			return list.ResourceVersion, nil
+		}
+		opts.Continue = list.Continue
+	}
+}
+
+// watchPods applies pod events from rv on until the watch ends; it returns
+// the last resource version seen and nil (watch again from there) or an
+// error (list again).
+func watchPods(ctx context.Context, client kubernetes.Interface, t *podTracker, rv string) (string, error) {
+	timeout := int64(300 + rand.IntN(300))
+	w, err := client.CoreV1().Pods(metav1.NamespaceAll).Watch(ctx, metav1.ListOptions{
+		ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
+	if err != nil {
+		return rv, err
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return rv, nil
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return rv, nil
+			}
+			switch ev.Type {
+			case watch.Error:
+				return rv, apierrors.FromObject(ev.Object)
+			case watch.Added, watch.Modified:
+				t.onPod(ev.Object)
+			case watch.Deleted:
+				t.onDelete(ev.Object)
+			}
+			if m, err := meta.Accessor(ev.Object); err == nil && m.GetResourceVersion() != "" {
+				rv = m.GetResourceVersion()
+			}
+		}
 	}
 }
