@@ -165,6 +165,10 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 	}
 	pv := p.buildPV(pvc, class, a, vol)
 	if ctx.Err() != nil {
+		// Stopped with a volume and no PV: record it for the next leader.
+		if !recorded && !p.opts.NoIntent {
+			_ = p.recordLate(ctx, pvc, a)
+		}
 		return ctx.Err()
 	}
 	created, err := p.kube.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
