@@ -147,6 +147,7 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		defer stop()
 		o := f.ctl
 		o.Recorder, o.Registerer, o.Cache = rec, cmdutil.LegacyRegisterer{}, shared
+		o.NormalEvents = f.prov.Options.NormalEvents // one --normal-events for both
 		c, err := snapshotter.NewController(o, env.Kube, snap)
 		if err != nil {
 			return err
