@@ -37,11 +37,6 @@ func eventTime(e *v1.Event) time.Time {
 	return e.CreationTimestamp.Time
 }
 
-// after reports whether the event was seen after t (true when t is zero).
-func after(e *v1.Event, t time.Time) bool {
-	return t.IsZero() || !eventTime(e).Before(t)
-}
-
 func countNote(e *v1.Event) string {
 	if e.Count > 1 {
 		return fmt.Sprintf(" (seen %d times)", e.Count)

@@ -11,10 +11,7 @@ import (
 	"time"
 
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
-	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -134,24 +131,9 @@ func TestConflictOnEveryUpdate(t *testing.T) {
 	names := e.claims("c", sc.Name, "1Gi", 10)
 	e.waitBound(60*time.Second, names...)
 	for _, n := range names {
-		patch := []byte(`{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}`)
-		if _, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Patch(e.ctx, n, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		e.request(n, "2Gi")
 	}
-	want := resource.MustParse("2Gi")
-	e.eventually("every claim resized", 60*time.Second, func() (bool, string) {
-		for _, n := range names {
-			c, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, n, metav1.GetOptions{})
-			if err != nil {
-				return false, err.Error()
-			}
-			if q := c.Status.Capacity[v1.ResourceStorage]; q.Cmp(want) != 0 {
-				return false, fmt.Sprintf("%s at %s", n, q.String())
-			}
-		}
-		return true, ""
-	})
+	e.waitCapacity(60*time.Second, "2Gi", names...)
 	var snapNames []string
 	for _, n := range names {
 		e.snapshot("s-"+n, n, vscName)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -107,15 +105,6 @@ func (r *runner) wait(t *testing.T, d time.Duration) error {
 		}
 	})
 	return r.err
-}
-
-// stop cancels Run and waits for it; a nil error from Run is expected.
-func (r *runner) stop(t *testing.T) {
-	t.Helper()
-	r.cancel()
-	if err := r.wait(t, 30*time.Second); err != nil && !strings.Contains(err.Error(), "did not return") {
-		t.Errorf("%s: Run returned %v", r.name, err)
-	}
 }
 
 func (e *env) run(name string, ctx context.Context, run func(context.Context) error) *runner {
@@ -322,14 +311,6 @@ func diff(a, b map[string]bool) []string {
 	return out
 }
 
-// ignoreNotFound is nil for NotFound errors.
-func ignoreNotFound(err error) error {
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
-}
-
 // waitHungCreates waits until CreateVolume calls for n distinct names have
 // reached the driver and at least n calls are in flight (hung).
 func (e *env) waitHungCreates(n int) {
@@ -341,5 +322,23 @@ func (e *env) waitHungCreates(n int) {
 		}
 		f := e.drv.InFlight("CreateVolume")
 		return len(names) >= n && f >= n, fmt.Sprintf("%d names requested, %d calls in flight", len(names), f)
+	})
+}
+
+// waitCapacity waits until every named claim reports size as its capacity.
+func (e *env) waitCapacity(timeout time.Duration, size string, names ...string) {
+	e.t.Helper()
+	want := resource.MustParse(size)
+	e.eventually("claims resized to "+size, timeout, func() (bool, string) {
+		for _, n := range names {
+			c, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, n, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			if q := c.Status.Capacity[v1.ResourceStorage]; q.Cmp(want) != 0 {
+				return false, n + " at " + q.String()
+			}
+		}
+		return true, ""
 	})
 }

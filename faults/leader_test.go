@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/csi-kit/sidecars/csiconn"
@@ -155,10 +153,7 @@ func TestLeaderLossMidResize(t *testing.T) {
 
 	e.drv.Hang("ControllerExpandVolume")
 	for _, n := range names {
-		patch := []byte(`{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}`)
-		if _, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Patch(e.ctx, n, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		e.request(n, "2Gi")
 	}
 	e.eventually("expansions in flight", 30*time.Second, func() (bool, string) {
 		f := e.drv.InFlight("ControllerExpandVolume")
@@ -166,19 +161,8 @@ func TestLeaderLossMidResize(t *testing.T) {
 	})
 	e.handOver(leader, standby)
 	e.drv.Unhang("ControllerExpandVolume")
+	e.waitCapacity(60*time.Second, "2Gi", names...)
 	want := resource.MustParse("2Gi")
-	e.eventually("claims resized by the new leader", 60*time.Second, func() (bool, string) {
-		for _, n := range names {
-			c, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, n, metav1.GetOptions{})
-			if err != nil {
-				return false, err.Error()
-			}
-			if q := c.Status.Capacity[v1.ResourceStorage]; q.Cmp(want) != 0 {
-				return false, n + " at " + q.String()
-			}
-		}
-		return true, ""
-	})
 	for _, v := range e.drv.Volumes() {
 		if v.CapacityBytes != want.Value() {
 			t.Errorf("backend volume %s has %d bytes, want %d", v.Name, v.CapacityBytes, want.Value())
@@ -209,16 +193,7 @@ func TestLeaderLossMidSnapshot(t *testing.T) {
 
 	lock := leaderelection.LockName(leaderelection.ComponentSnapshotter, e.driver)
 	cands := e.candidates(lock, 2, func(string) func(context.Context) error {
-		drv, err := snapshotter.NewCSIDriver(e.connect(csiconn.Options{}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{DriverName: e.driver, RetryIntervalStart: 100 * time.Millisecond,
-			RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond}, e.kube, e.snaps, drv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return side.Run
+		return e.newSidecar(e.connect(csiconn.Options{})).Run
 	})
 	leader, standby := e.leaderOf(cands)
 

@@ -35,16 +35,7 @@ func TestSnapshotterDriverCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.run("snapshot-controller", e.ctx, ctl.Run)
-	drv, err := snapshotter.NewCSIDriver(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{DriverName: e.driver, RetryIntervalStart: 100 * time.Millisecond,
-		RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond}, e.kube, e.snaps, drv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sidecar := e.run("snapshotter", e.ctx, side.Run)
+	sidecar := e.run("snapshotter", e.ctx, e.newSidecar(conn).Run)
 
 	names := e.claims("a", sc.Name, "1Gi", 2)
 	e.waitBound(60*time.Second, names...)
@@ -71,15 +62,7 @@ func TestSnapshotterDriverCrash(t *testing.T) {
 	}
 	// The old sidecar's connection is dead; a new one finishes the work.
 	conn2 := e.connect(csiconn.Options{})
-	drv2, err := snapshotter.NewCSIDriver(conn2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	side2, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{DriverName: e.driver, RetryIntervalStart: 100 * time.Millisecond,
-		RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond}, e.kube, e.snaps, drv2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	side2 := e.newSidecar(conn2)
 	sidecar.cancel()
 	e.run("snapshotter-2", e.ctx, side2.Run)
 	e.startProvisioner(e.ctx, provisioner.Options{}, conn2)
@@ -97,6 +80,22 @@ func TestSnapshotterDriverCrash(t *testing.T) {
 }
 
 const sidecarLossBound = 10 * time.Second
+
+// newSidecar builds a snapshot sidecar of the case's driver on conn, with
+// short retry and poll intervals.
+func (e *env) newSidecar(conn *csiconn.Conn) *snapshotter.Sidecar {
+	e.t.Helper()
+	drv, err := snapshotter.NewCSIDriver(conn)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{DriverName: e.driver, RetryIntervalStart: 100 * time.Millisecond,
+		RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond}, e.kube, e.snaps, drv)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return side
+}
 
 // snapshotCaps are resizerCaps plus snapshots.
 func snapshotCaps() fakedriver.Capabilities {

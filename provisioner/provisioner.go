@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
@@ -326,5 +325,3 @@ func (p *Provisioner) addHandler(inf cache.SharedIndexInformer, h cache.Resource
 func (p *Provisioner) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, p.opts.Timeout)
 }
-
-func since(start time.Time) float64 { return time.Since(start).Seconds() }

@@ -114,7 +114,3 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))
-}

@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
@@ -77,8 +76,6 @@ func newEnv(t testing.TB, o envOptions) *env {
 	})
 	return e
 }
-
-func (e *env) config() *rest.Config { return kube.WithBudget(cp.Config(), -1, 0) }
 
 // startController runs a snapshot controller until the test ends or the
 // returned stop is called.

@@ -32,8 +32,7 @@ func newQueue(name string, start, max time.Duration, sync func(context.Context, 
 	}
 }
 
-func (q *queue) add(key string)                       { q.q.Add(key) }
-func (q *queue) addAfter(key string, d time.Duration) { q.q.AddAfter(key, d) }
+func (q *queue) add(key string) { q.q.Add(key) }
 
 // run starts n workers and blocks until ctx ends and they have returned.
 func (q *queue) run(ctx context.Context, n int) {

@@ -75,9 +75,6 @@ type config struct {
 	level int               // --v
 }
 
-// errHelp is returned for -h and --help; usage went to stdout.
-var errHelp = flag.ErrHelp
-
 // parseFlags turns the command line into driver Options. Every problem is
 // reported at once, joined into one line.
 func parseFlags(args []string, usage io.Writer) (config, error) {
