@@ -54,11 +54,23 @@ type Options struct {
 	// ExtraModifyMetadata adds csi.storage.k8s.io/pvc/name, pvc/namespace
 	// and pv/name to the parameters of ControllerModifyVolume.
 	ExtraModifyMetadata bool
-	// MarkInProgressBeforeCall writes allocatedResources and
-	// ControllerResizeInProgress and emits the Resizing event before each
-	// ControllerExpandVolume, as upstream does. Off (the default), the PVC
-	// is written once, after the driver answered, which saves one PVC write
-	// and one event per resize; failures are recorded as before.
+	// DisableMarkInProgress skips the write that marks the PVC before each
+	// ControllerExpandVolume. By default, as upstream does, the PVC first
+	// records allocatedResources = the size asked for and
+	// allocatedResourceStatuses[storage] = ControllerResizeInProgress (with
+	// the Resizing condition and event), then the driver is called, then the
+	// PV and the PVC are updated. That mark is what keeps a resizer taking
+	// over after a leader change, or a user lowering the request, from
+	// recording less than the driver may already have allocated. With
+	// DisableMarkInProgress the PVC is written once, after the driver
+	// answered: one PVC write and one event fewer per resize, but a call
+	// abandoned by a lost leader is invisible to its successor, which may
+	// then follow a lowered request and record allocatedResources below the
+	// volume's real size. Failures are recorded either way.
+	DisableMarkInProgress bool
+	// MarkInProgressBeforeCall is deprecated: marking before the call is
+	// now the default, and this field has no effect. Use
+	// DisableMarkInProgress to opt out.
 	MarkInProgressBeforeCall bool
 	// DisablePreResizeAnnotation stops the resizer from writing the PV
 	// annotation volume.alpha.kubernetes.io/pre-resize-capacity (upstream's

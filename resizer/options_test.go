@@ -13,21 +13,37 @@ import (
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
-// With MarkInProgressBeforeCall the upstream sequence is kept: Resizing,
-// then FileSystemResizeRequired.
-func TestMarkInProgressBeforeCallEvents(t *testing.T) {
-	e := newEnv(t, fakedriver.Options{Capabilities: fakedriver.Resizer, NodeExpansionRequired: true},
-		resizer.Options{MarkInProgressBeforeCall: true})
-	id := e.backendVolume("disk", gi(1))
-	pvc, pv := e.boundPair("data", "1Gi", id, nil)
-	if err := e.request(pvc.Name, "2Gi"); err != nil {
-		t.Fatal(err)
-	}
-	e.waitEvent(pvc.Name, resizer.EventFileSystemResizeRequired, "")
-	evs := e.events(pvc.Name)
-	want := []string{"Resizing: External resizer is resizing volume " + pv.Name, "FileSystemResizeRequired: Require file system resize of volume on node"}
-	if strings.Join(evs, "|") != strings.Join(want, "|") {
-		t.Errorf("events %q, want %q", evs, want)
+// By default the upstream sequence is kept: the PVC is marked (Resizing
+// event) before the call, then FileSystemResizeRequired.
+func TestMarkInProgressEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		disable bool
+		want    []string
+	}{
+		{"default", false, []string{"Resizing: External resizer is resizing volume %s", "FileSystemResizeRequired: Require file system resize of volume on node"}},
+		{"DisableMarkInProgress", true, []string{"FileSystemResizeRequired: Require file system resize of volume on node"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, fakedriver.Options{Capabilities: fakedriver.Resizer, NodeExpansionRequired: true},
+				resizer.Options{DisableMarkInProgress: tc.disable})
+			id := e.backendVolume("disk", gi(1))
+			pvc, pv := e.boundPair("data", "1Gi", id, nil)
+			if err := e.request(pvc.Name, "2Gi"); err != nil {
+				t.Fatal(err)
+			}
+			e.waitEvent(pvc.Name, resizer.EventFileSystemResizeRequired, "")
+			var want []string
+			for _, w := range tc.want {
+				if strings.Contains(w, "%s") {
+					w = fmt.Sprintf(w, pv.Name)
+				}
+				want = append(want, w)
+			}
+			if evs := e.events(pvc.Name); strings.Join(evs, "|") != strings.Join(want, "|") {
+				t.Errorf("events %q, want %q", evs, want)
+			}
+		})
 	}
 }
 

@@ -77,7 +77,7 @@ func (r *Resizer) expandInController(ctx context.Context, pvc *v1.PersistentVolu
 	if blocked, err := r.inUseGate(ctx, pvc, target); blocked || err != nil {
 		return pvc, pv, err
 	}
-	if r.opts.MarkInProgressBeforeCall {
+	if !r.opts.DisableMarkInProgress {
 		got, err := r.patchPVC(ctx, pvc, MarkInProgress(pvc, target, r.now()), true)
 		if err != nil {
 			return pvc, pv, err

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/csi-kit/sidecars/internal/cmdutil"
@@ -13,7 +14,8 @@ import (
 // Resizer holds the resizer's own flags.
 type Resizer struct {
 	// Options receives --workers, --resync-period, --extra-modify-metadata
-	// and --mark-in-progress-before-call.
+	// and --mark-in-progress-before-call (whose false sets
+	// DisableMarkInProgress).
 	Options resizer.Options
 	// HandleVolumeInUseError is --handle-volume-inuse-error; point
 	// Options.HandleVolumeInUseError at it after parsing.
@@ -32,9 +34,32 @@ func RegisterResizer(fs *flag.FlagSet, r *Resizer, timeout *time.Duration) {
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", resizer.DefaultResyncPeriod, "Resync period of the informers.")
 	fs.BoolVar(&r.HandleVolumeInUseError, "handle-volume-inuse-error", true, "Track which pods use which PVCs, so that drivers that expand only OFFLINE are not called for a volume in use. Pods are cached only for such drivers.")
 	fs.BoolVar(&o.ExtraModifyMetadata, "extra-modify-metadata", false, "Add csi.storage.k8s.io/pvc/name, pvc/namespace and pv/name to the parameters of ControllerModifyVolume.")
-	fs.BoolVar(&o.MarkInProgressBeforeCall, "mark-in-progress-before-call", false, "Write ControllerResizeInProgress and emit a Resizing event before each ControllerExpandVolume, as upstream does (one more PVC write and event per resize).")
+	fs.Var(&notBool{target: &o.DisableMarkInProgress}, "mark-in-progress-before-call", "Write allocatedResources and ControllerResizeInProgress and emit a Resizing event before each ControllerExpandVolume, as upstream does. =false saves one PVC write and one event per resize, but after a leader change and a lowered request a PVC may record less than the volume's size.")
 	fs.Var(&durationAlias{target: timeout, name: "csiTimeout", warn: &r.WarnCSITimeout}, "csiTimeout", "Deprecated (removed upstream in v1.0): use --timeout.")
 	cmdutil.DeprecatedString(fs, "leader-election-identity", "the identity is the hostname.")
+}
+
+// notBool is a boolean flag that stores its negation in target, so that a
+// flag defaulting to true can fill a Disable* option. The default is true
+// (target false).
+type notBool struct{ target *bool }
+
+func (b *notBool) IsBoolFlag() bool { return true }
+
+func (b *notBool) String() string {
+	if b.target == nil {
+		return "false" // the zero Value, which flag compares with the default
+	}
+	return strconv.FormatBool(!*b.target)
+}
+
+func (b *notBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*b.target = !v
+	return nil
 }
 
 // durationAlias is a deprecated spelling of --timeout.
