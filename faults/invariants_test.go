@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/provisioner"
 )
 
@@ -145,9 +146,8 @@ func (e *env) snapshotsMatch() string {
 }
 
 // stuckFinalizers lists claims, PVs, snapshots and contents of the case that
-// are deleted but still held by a finalizer, and claims that carry the
-// provisioner's intent finalizer without naming a volume (a finalizer no
-// record explains).
+// are deleted but still held by a finalizer, claims that still carry the
+// intent finalizer of earlier versions, and provisioning records left.
 func (e *env) stuckFinalizers() string {
 	var msgs []string
 	claims, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).List(e.ctx, metav1.ListOptions{})
@@ -159,10 +159,19 @@ func (e *env) stuckFinalizers() string {
 			msgs = append(msgs, fmt.Sprintf("claim %s deleted, finalizers %v", c.Name, c.Finalizers))
 		}
 		for _, f := range c.Finalizers {
-			if f == provisioner.FinalizerIntent && c.Annotations[provisioner.AnnProvisioningVolumeName] == "" {
-				msgs = append(msgs, fmt.Sprintf("claim %s has %s without %s", c.Name, f, provisioner.AnnProvisioningVolumeName))
+			if f == provisioner.FinalizerIntent {
+				msgs = append(msgs, fmt.Sprintf("claim %s still carries %s (the provisioner removes it from every claim)", c.Name, f))
 			}
 		}
+	}
+	// A provisioning record left over is a volume that may exist without
+	// a PV: the case did not finish its cleanup.
+	records, err := e.kube.CoreV1().Secrets(kube.OwnNamespace()).List(e.ctx, metav1.ListOptions{LabelSelector: provisioner.LabelRecord + "=" + e.drv.Name()})
+	if err != nil {
+		return err.Error()
+	}
+	for _, r := range records.Items {
+		msgs = append(msgs, fmt.Sprintf("provisioning record %s left", r.Name))
 	}
 	pvs, err := e.pvs()
 	if err != nil {

@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -40,7 +41,7 @@ type capacityController struct {
 	goal, current, obsolete prometheus.Gauge
 }
 
-func newCapacityController(p *Provisioner) *capacityController {
+func newCapacityController(p *Provisioner) (*capacityController, error) {
 	c := &capacityController{p: p, opts: *p.opts.Capacity, trigger: make(chan struct{}, 1),
 		goal: prometheus.NewGauge(prometheus.GaugeOpts{Name: "csistoragecapacities_desired_goal",
 			Help: "Number of CSIStorageCapacity objects that are supposed to be managed automatically."}),
@@ -50,7 +51,11 @@ func newCapacityController(p *Provisioner) *capacityController {
 			Help: "Number of CSIStorageCapacity objects that exist and will be deleted automatically."}),
 	}
 	if p.opts.Registerer != nil {
-		p.opts.Registerer.MustRegister(c.goal, c.current, c.obsolete)
+		for _, m := range []prometheus.Collector{c.goal, c.current, c.obsolete} {
+			if err := p.opts.Registerer.Register(m); err != nil {
+				return nil, fmt.Errorf("registering capacity metrics: %w", err)
+			}
+		}
 	}
 	sel := labels.Set{labelDriverName: p.name, labelManagedBy: p.managedBy()}.String()
 	c.factory = informers.NewSharedInformerFactoryWithOptions(p.kube, p.opts.Resync,
@@ -78,7 +83,7 @@ func newCapacityController(p *Provisioner) *capacityController {
 	})
 	p.addHandler(p.cache.Kube.Storage().V1().CSINodes().Informer(), poke)
 	p.addHandler(p.cache.Kube.Storage().V1().StorageClasses().Informer(), poke)
-	return c
+	return c, nil
 }
 
 func (c *capacityController) poke() {

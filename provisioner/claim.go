@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -50,10 +51,11 @@ func (p *Provisioner) syncClaim(ctx context.Context, key string) error {
 		return p.take(ctx, key, pvc, class)
 	case claimProvision:
 		return p.provision(ctx, pvc, class)
-	case claimCleanup:
-		return p.cleanup(ctx, pvc, class)
-	case claimForget:
-		return p.removeIntent(ctx, pvc)
+	case claimConvertIntent:
+		return p.convertIntent(ctx, pvc, class)
+	}
+	if pvc.DeletionTimestamp != nil && p.records.get(pvc.UID) != nil {
+		p.recordQueue.Add(string(pvc.UID))
 	}
 	return nil
 }
@@ -70,25 +72,11 @@ func (p *Provisioner) classFor(pvc *v1.PersistentVolumeClaim) *storagev1.Storage
 	return c
 }
 
-// recordedVolumeName is the volume name of this provisioner's intent
-// record, or "". The annotation alone is not trusted: a user could set it to
-// choose (or steal) a backend volume name; only the pair of annotation and
-// intent finalizer, which this provisioner writes in one patch, counts.
-func recordedVolumeName(pvc *v1.PersistentVolumeClaim) string {
-	if !hasFinalizer(pvc.Finalizers, FinalizerIntent) {
-		return ""
-	}
-	return pvc.Annotations[AnnProvisioningVolumeName]
-}
-
 // pvFor returns the PV created for this claim, if any.
 func (p *Provisioner) pvFor(pvc *v1.PersistentVolumeClaim) *v1.PersistentVolume {
-	name := recordedVolumeName(pvc)
-	if name == "" {
-		var err error
-		if name, err = VolumeName(p.opts.VolumeNamePrefix, string(pvc.UID), p.opts.VolumeNameUUIDLength); err != nil {
-			return nil
-		}
+	name, err := VolumeName(p.opts.VolumeNamePrefix, string(pvc.UID), p.opts.VolumeNameUUIDLength)
+	if err != nil {
+		return nil
 	}
 	pv, err := p.volumes.Get(name)
 	if err != nil || pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != pvc.UID {
@@ -126,72 +114,84 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 	if err != nil {
 		return p.failed(ctx, pvc, err, stateOf(err))
 	}
-	resp, pvc, recorded, err := p.create(ctx, pvc, a)
+	if rec := p.records.get(pvc.UID); rec != nil {
+		// Retries send the request first recorded, so that its answer
+		// speaks for the volume the record describes.
+		a.req = rec.request()
+		a.req.Secrets = secretsOr(a.req.Secrets, rec.secrets)
+	}
+	p.records.setBusy(pvc.UID, true)
+	defer p.records.setBusy(pvc.UID, false)
+	resp, err := p.create(ctx, pvc, a)
 	if err != nil {
 		if errors.Is(err, errRetryLater) {
 			return err
 		}
 		state := classifyCreate(err, p.topology(), pvc.Annotations[annSelectedNode] != "")
-		if !recorded && !p.opts.NoIntent && (state == stateBackground || ctx.Err() != nil) {
+		switch {
+		case state == stateBackground || ctx.Err() != nil:
 			// The volume may exist: record that before anything else.
-			if rerr := p.recordLate(ctx, pvc, a); rerr != nil {
-				return rerr
+			_ = p.keepRecord(ctx, newRecord(pvc, a, ""))
+		case provesAbsence(err, a.req):
+			if derr := p.dropRecord(ctx, pvc.UID); derr != nil {
+				logger.V(2).Info("Could not drop the provisioning record", "err", derr)
 			}
 		}
 		if ctx.Err() != nil {
-			return ctx.Err() // stopped: the intent record lets the next leader finish
+			return ctx.Err() // stopped: the record lets the next leader finish
 		}
 		return p.failed(ctx, pvc, err, state)
 	}
 	vol := resp.GetVolume()
 	if err := p.checkResponse(a, vol); err != nil {
-		p.deleteQuietly(ctx, vol.GetVolumeId(), a.req.Secrets)
+		p.deleteQuietly(ctx, pvc, a, vol.GetVolumeId())
 		return p.failed(ctx, pvc, err, stateBackground)
 	}
+	// From here a volume ID exists: until its PV exists, a record must hold
+	// it whenever this attempt ends without the PV.
+	keep := func() { _ = p.keepRecord(ctx, newRecord(pvc, a, vol.GetVolumeId())) }
 	// The claim may have gone while the driver worked.
 	if cur, gerr := p.claims.PersistentVolumeClaims(pvc.Namespace).Get(pvc.Name); (gerr == nil && (cur.UID != pvc.UID || cur.DeletionTimestamp != nil)) || apierrors.IsNotFound(gerr) {
 		logger.V(2).Info("Claim deleted during CreateVolume; deleting the volume", "volume", vol.GetVolumeId())
-		if derr := p.deleteVolume(ctx, vol.GetVolumeId(), a.req.Secrets); derr == nil {
-			if gerr == nil {
-				return p.removeIntent(ctx, cur)
-			}
+		if derr := p.deleteVolume(ctx, vol.GetVolumeId(), a.req.Secrets); derr != nil && csiconn.Code(derr) != codes.NotFound {
+			keep() // the record worker retries the deletion
 			return nil
-		} else if recorded && gerr == nil {
-			return fmt.Errorf("deleting volume %s of deleted claim: %w", vol.GetVolumeId(), derr)
 		}
-		// Without an intent record on a claim that still exists, the PV is
-		// the only way not to lose the volume: create it; it is released
-		// and deleted as usual.
+		if derr := p.dropRecord(ctx, pvc.UID); derr != nil {
+			p.recordQueue.AddRateLimited(string(pvc.UID))
+		}
+		return nil
 	}
 	pv := p.buildPV(pvc, class, a, vol)
 	if ctx.Err() != nil {
-		// Stopped with a volume and no PV: record it for the next leader.
-		if !recorded && !p.opts.NoIntent {
-			_ = p.recordLate(ctx, pvc, a)
-		}
+		keep() // stopped with a volume and no PV: record it for the next leader
 		return ctx.Err()
 	}
-	created, err := p.kube.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
-	if err == nil {
-		// Write-through: the claim's next sync (our own intent patch queued
-		// one) must see the PV even before the informer does.
-		_ = p.volumeStore.Add(created)
-	}
-	if err != nil {
+	if _, err := p.kube.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating PV %s: %w", pv.Name, err)
+			keep()
+			return p.failed(ctx, pvc, fmt.Errorf("creating PV %s: %w", pv.Name, err), stateBackground)
 		}
 		old, gerr := p.kube.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
 		if gerr != nil {
+			keep()
 			return gerr
 		}
-		if old.Spec.ClaimRef == nil || old.Spec.ClaimRef.UID != pvc.UID || old.Spec.CSI == nil || old.Spec.CSI.VolumeHandle != vol.GetVolumeId() {
+		switch {
+		case old.Spec.ClaimRef == nil || old.Spec.ClaimRef.UID != pvc.UID || old.Spec.CSI == nil || old.Spec.CSI.VolumeHandle != vol.GetVolumeId():
+			keep()
 			return p.failed(ctx, pvc, fmt.Errorf("PV %s already exists and belongs to another claim or volume", pv.Name), stateFinished)
+		case old.DeletionTimestamp != nil:
+			keep()
+			return p.failed(ctx, pvc, fmt.Errorf("PV %s of this claim is being deleted; a new volume is provisioned once it is gone", pv.Name), stateBackground)
 		}
+	}
+	if err := p.dropRecord(ctx, pvc.UID); err != nil {
+		p.recordQueue.AddRateLimited(string(pvc.UID)) // the PV exists: the worker drops it
 	}
 	p.forgetTopology(string(pvc.UID))
 	if a.source != nil && a.source.kind == "VolumeSnapshot" {
-		p.releaseSnapshot(ctx, pvc)
+		p.releaseSnapshotIfUnused(ctx, pvc.Namespace, a.source.name, pvc.UID)
 	}
 	logger.V(2).Info("Provisioned volume", "pv", pv.Name, "volume", vol.GetVolumeId())
 	if p.opts.NormalEvents {
@@ -201,6 +201,14 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 		p.capacity.refreshForVolume(pv)
 	}
 	return nil
+}
+
+// secretsOr returns a, or b when a is empty.
+func secretsOr(a, b map[string]string) map[string]string {
+	if len(a) > 0 {
+		return a
+	}
+	return b
 }
 
 func stateOf(err error) createState {
@@ -248,24 +256,21 @@ func (p *Provisioner) failed(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 	return fmt.Errorf("provisioning %s: %w", klog.KObj(pvc), err)
 }
 
-// create calls CreateVolume and keeps the intent record in step with it:
-// written before the call when Options.IntentDelay is negative, else
-// written while the call runs once it has taken IntentDelay. recorded says
-// whether the claim carries the record when create returns; pvc is the
-// claim as last written.
-func (p *Provisioner) create(ctx context.Context, pvc *v1.PersistentVolumeClaim, a *attempt) (resp *csi.CreateVolumeResponse, _ *v1.PersistentVolumeClaim, recorded bool, err error) {
-	recorded = recordedVolumeName(pvc) == a.pvName
-	if !recorded && !p.opts.NoIntent && p.opts.IntentDelay < 0 {
-		if pvc, err = p.writeIntent(ctx, pvc, a.pvName); err != nil {
-			return nil, pvc, false, err
+// create calls CreateVolume and keeps the provisioning record in step
+// with it: written before the call when Options.IntentDelay is negative,
+// else written while the call runs once it has taken IntentDelay.
+func (p *Provisioner) create(ctx context.Context, pvc *v1.PersistentVolumeClaim, a *attempt) (resp *csi.CreateVolumeResponse, err error) {
+	recorded := p.opts.NoIntent || p.recordsOff || p.records.get(pvc.UID) != nil
+	if !recorded && p.opts.IntentDelay < 0 {
+		if err := p.keepRecord(ctx, newRecord(pvc, a, "")); err != nil {
+			return nil, err // no call without the record
 		}
 		recorded = true
 	}
 	callCtx, cancel := p.callCtx(ctx)
 	defer cancel()
-	if recorded || p.opts.NoIntent {
-		resp, err = p.ctrl.CreateVolume(callCtx, a.req)
-		return resp, pvc, recorded, err
+	if recorded {
+		return p.ctrl.CreateVolume(callCtx, a.req)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -276,190 +281,14 @@ func (p *Provisioner) create(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 	defer timer.Stop()
 	select {
 	case <-done:
-		return resp, pvc, false, err
+		return resp, err
 	case <-timer.C():
 	}
-	// A slow call: record it now, while it runs. A failure here is not
-	// fatal; the outcome of the call decides what happens next.
-	if out, werr := p.writeIntentFresh(ctx, pvc, a.pvName); werr == nil {
-		pvc, recorded = out, true
-	} else {
-		klog.FromContext(ctx).V(2).Info("Could not record the provisioning intent during a slow CreateVolume", "volume", a.pvName, "err", werr)
-	}
+	// A slow call: record it now, while it runs. A failed write is retried
+	// by the record worker; the outcome of the call decides what follows.
+	_ = p.keepRecord(ctx, newRecord(pvc, a, ""))
 	<-done
-	return resp, pvc, recorded, err
-}
-
-// recordLate writes the intent record after a CreateVolume whose outcome
-// is unknown (timeout, transient error, stop). If the claim is gone, there
-// is nowhere to record it: the volume, if any, is looked up and deleted
-// here and now.
-func (p *Provisioner) recordLate(ctx context.Context, pvc *v1.PersistentVolumeClaim, a *attempt) error {
-	wctx := ctx
-	if ctx.Err() != nil {
-		// Stopping: one last bounded write, so the next leader can finish.
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), p.opts.Timeout)
-		defer cancel()
-	}
-	_, err := p.writeIntentFresh(wctx, pvc, a.pvName)
-	if !errors.Is(err, errClaimGone) {
-		return err
-	}
-	if ctx.Err() != nil {
-		klog.FromContext(ctx).Error(nil, "Stopped during CreateVolume of a claim deleted meanwhile: the volume may be left on the backend", "volume", a.pvName)
-		return ctx.Err()
-	}
-	return p.deleteOrphan(ctx, a)
-}
-
-// deleteOrphan removes the volume of a claim that went away while its
-// CreateVolume had an unknown outcome, and no intent record could be
-// written: the same CreateVolume (idempotent by name) returns the ID, then
-// DeleteVolume. Tried for up to three timeouts.
-func (p *Provisioner) deleteOrphan(ctx context.Context, a *attempt) error {
-	logger := klog.FromContext(ctx)
-	deadline := p.opts.Clock.Now().Add(3 * p.opts.Timeout)
-	delay := 100 * time.Millisecond
-	for {
-		callCtx, cancel := p.callCtx(ctx)
-		resp, err := p.ctrl.CreateVolume(callCtx, a.req)
-		cancel()
-		switch {
-		case err == nil:
-			err = p.deleteVolume(ctx, resp.GetVolume().GetVolumeId(), a.req.Secrets)
-			if err == nil || csiconn.Code(err).String() == "NotFound" {
-				logger.V(2).Info("Deleted the volume of a claim deleted during its CreateVolume", "volume", resp.GetVolume().GetVolumeId())
-				return nil
-			}
-		case csiconn.Classify(csiconn.OpCreateVolume, err) != csiconn.Transient:
-			return nil // a final answer: no volume of that name exists
-		}
-		if ctx.Err() != nil || p.opts.Clock.Now().After(deadline) {
-			logger.Error(err, "Claim deleted during CreateVolume; its volume may be left on the backend", "volume", a.pvName)
-			return nil // nothing to retry against: the claim is gone
-		}
-		select {
-		case <-ctx.Done():
-		case <-p.opts.Clock.After(delay):
-		}
-		delay = min(2*delay, time.Second)
-	}
-}
-
-// errClaimGone: the claim was deleted (or replaced by another of the same
-// name); no intent record can be written on it any more.
-var errClaimGone = errors.New("claim is gone")
-
-// writeIntentFresh is writeIntent for a claim whose cached copy may be
-// stale: on a conflict it reads the claim from the API server and tries
-// again, as long as it is the same claim and not being deleted.
-func (p *Provisioner) writeIntentFresh(ctx context.Context, pvc *v1.PersistentVolumeClaim, volName string) (*v1.PersistentVolumeClaim, error) {
-	var err error
-	for range 3 {
-		var out *v1.PersistentVolumeClaim
-		if out, err = p.writeIntent(ctx, pvc, volName); err == nil {
-			return out, nil
-		}
-		// A stale copy (conflict), a deleted claim (not found) or one being
-		// deleted (no new finalizers allowed): the claim as stored decides.
-		cur, gerr := p.kube.CoreV1().PersistentVolumeClaims(pvc.Namespace).Get(ctx, pvc.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(gerr):
-			return nil, errClaimGone
-		case gerr != nil:
-			return nil, fmt.Errorf("recording provisioning intent on %s: %w", klog.KObj(pvc), gerr)
-		case cur.UID != pvc.UID || cur.DeletionTimestamp != nil:
-			return nil, errClaimGone
-		case !errors.Is(err, errRetryLater):
-			return nil, err
-		}
-		pvc = cur
-	}
-	return nil, err
-}
-
-// writeIntent records on the claim, before the first CreateVolume, that a
-// volume of that name may come to exist: one merge patch adding the
-// annotation and the finalizer. Claims that already carry both cost nothing.
-func (p *Provisioner) writeIntent(ctx context.Context, pvc *v1.PersistentVolumeClaim, volName string) (*v1.PersistentVolumeClaim, error) {
-	if p.opts.NoIntent || (pvc.Annotations[AnnProvisioningVolumeName] == volName && hasFinalizer(pvc.Finalizers, FinalizerIntent)) {
-		return pvc, nil
-	}
-	patch := map[string]any{"metadata": map[string]any{
-		"resourceVersion": pvc.ResourceVersion, // fails on a stale cache instead of racing a deletion
-		"annotations":     map[string]string{AnnProvisioningVolumeName: volName},
-		"finalizers":      append(append([]string{}, pvc.Finalizers...), FinalizerIntent),
-	}}
-	if hasFinalizer(pvc.Finalizers, FinalizerIntent) {
-		delete(patch["metadata"].(map[string]any), "finalizers")
-	}
-	data, _ := json.Marshal(patch)
-	out, err := p.kube.CoreV1().PersistentVolumeClaims(pvc.Namespace).Patch(ctx, pvc.Name, types.MergePatchType, data, metav1.PatchOptions{})
-	if err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return nil, errRetryLater
-		}
-		return nil, fmt.Errorf("recording provisioning intent on %s: %w", klog.KObj(pvc), err)
-	}
-	return out, nil
-}
-
-// removeIntent drops the intent finalizer (the annotation stays, as a
-// record of the volume name).
-func (p *Provisioner) removeIntent(ctx context.Context, pvc *v1.PersistentVolumeClaim) error {
-	if !hasFinalizer(pvc.Finalizers, FinalizerIntent) {
-		return nil
-	}
-	return p.patchFinalizers(ctx, pvc, withoutFinalizer(pvc.Finalizers, FinalizerIntent))
-}
-
-func (p *Provisioner) patchFinalizers(ctx context.Context, pvc *v1.PersistentVolumeClaim, fins []string) error {
-	data, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": pvc.ResourceVersion, "finalizers": fins}})
-	if fins == nil {
-		data, _ = json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": pvc.ResourceVersion, "finalizers": nil}})
-	}
-	_, err := p.kube.CoreV1().PersistentVolumeClaims(pvc.Namespace).Patch(ctx, pvc.Name, types.MergePatchType, data, metav1.PatchOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if apierrors.IsConflict(err) {
-		return errRetryLater
-	}
-	return err
-}
-
-// cleanup finishes a claim deleted while its volume may exist without a PV:
-// the same CreateVolume (idempotent by name) returns the volume ID, which
-// is then deleted; only then does the finalizer go.
-func (p *Provisioner) cleanup(ctx context.Context, pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass) error {
-	logger := klog.FromContext(ctx)
-	// The full request first (same parameters, source and topology as the
-	// create); if it cannot be built any more, a minimal one by name.
-	a, err := p.prepare(ctx, pvc, class, false)
-	if err != nil {
-		a, err = p.prepare(ctx, pvc, class, true)
-	}
-	if err != nil {
-		p.rec.Eventf(pvc, v1.EventTypeWarning, ReasonProvisioningFailed, "Cannot clean up volume of deleted claim: %v", err)
-		return fmt.Errorf("cleanup of %s: %w", klog.KObj(pvc), err)
-	}
-	callCtx, cancel := p.callCtx(ctx)
-	resp, err := p.ctrl.CreateVolume(callCtx, a.req)
-	cancel()
-	if err != nil {
-		if csiconn.Classify(csiconn.OpCreateVolume, err) == csiconn.Transient {
-			return fmt.Errorf("cleanup of %s: looking up volume %s: %w", klog.KObj(pvc), a.pvName, err)
-		}
-		logger.V(2).Info("No volume to clean up", "volume", a.pvName, "err", err)
-		return p.removeIntent(ctx, pvc)
-	}
-	if err := p.deleteVolume(ctx, resp.GetVolume().GetVolumeId(), a.req.Secrets); err != nil {
-		return fmt.Errorf("cleanup of %s: %w", klog.KObj(pvc), err)
-	}
-	logger.V(2).Info("Deleted volume of a claim deleted before its PV existed", "volume", resp.GetVolume().GetVolumeId())
-	p.releaseSnapshot(ctx, pvc)
-	return p.removeIntent(ctx, pvc)
+	return resp, err
 }
 
 func (p *Provisioner) deleteVolume(ctx context.Context, id string, secrets map[string]string) error {
@@ -470,22 +299,71 @@ func (p *Provisioner) deleteVolume(ctx context.Context, id string, secrets map[s
 }
 
 // deleteQuietly removes a volume the provisioner will not use (up to five
-// tries within one timeout); failures are left to the intent record.
-func (p *Provisioner) deleteQuietly(ctx context.Context, id string, secrets map[string]string) {
+// tries within one timeout); if that fails, the record keeps the volume ID
+// so that the volume is deleted once the claim is.
+func (p *Provisioner) deleteQuietly(ctx context.Context, pvc *v1.PersistentVolumeClaim, a *attempt, id string) {
 	if id == "" {
 		return
 	}
 	deadline := p.opts.Clock.Now().Add(p.opts.Timeout)
 	for i := 0; i < 5 && p.opts.Clock.Now().Before(deadline); i++ {
-		if err := p.deleteVolume(ctx, id, secrets); err == nil || csiconn.Code(err).String() == "NotFound" {
+		if err := p.deleteVolume(ctx, id, a.req.Secrets); err == nil || csiconn.Code(err) == codes.NotFound {
 			return
 		}
 		select {
 		case <-ctx.Done():
-			return
+			i = 5
 		case <-p.opts.Clock.After(100 * time.Millisecond):
 		}
 	}
+	_ = p.keepRecord(ctx, newRecord(pvc, a, id))
+}
+
+// convertIntent handles the intent finalizer FinalizerIntent of earlier
+// versions, which kept the record on the claim itself. Only a record naming
+// this claim's own volume counts: any other was written by a user, and is
+// reported and ignored. A valid one becomes a provisioning record; either
+// way the finalizer goes, so no claim or namespace waits for it.
+func (p *Provisioner) convertIntent(ctx context.Context, pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass) error {
+	want, _ := VolumeName(p.opts.VolumeNamePrefix, string(pvc.UID), p.opts.VolumeNameUUIDLength)
+	got := pvc.Annotations[AnnProvisioningVolumeName]
+	switch {
+	case got != want:
+		p.rec.Eventf(pvc, v1.EventTypeWarning, ReasonForgedRecord,
+			"Ignoring annotation %s=%q and finalizer %s: they name volume %q, but this claim's volume is %q, and only the provisioner writes provisioning records. Remove both from the claim",
+			AnnProvisioningVolumeName, got, FinalizerIntent, got, want)
+	case !p.opts.NoIntent && !p.recordsOff && p.pvFor(pvc) == nil && p.records.get(pvc.UID) == nil:
+		a, err := p.prepare(ctx, pvc, class, false)
+		rebuilt := err != nil
+		if rebuilt {
+			a, err = p.prepare(ctx, pvc, class, true)
+		}
+		if err != nil {
+			a = &attempt{pvName: want, req: &csi.CreateVolumeRequest{Name: want}}
+		}
+		rec := newRecord(pvc, a, "")
+		rec.meta.Rebuilt = rebuilt
+		if err := p.keepRecord(ctx, rec); err != nil {
+			return err
+		}
+	}
+	return p.patchFinalizers(ctx, pvc, withoutFinalizer(pvc.Finalizers, FinalizerIntent))
+}
+
+func (p *Provisioner) patchFinalizers(ctx context.Context, pvc *v1.PersistentVolumeClaim, fins []string) error {
+	var list any = fins
+	if len(fins) == 0 {
+		list = nil
+	}
+	data, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": pvc.ResourceVersion, "finalizers": list}})
+	_, err := p.kube.CoreV1().PersistentVolumeClaims(pvc.Namespace).Patch(ctx, pvc.Name, types.MergePatchType, data, metav1.PatchOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case apierrors.IsConflict(err):
+		return errRetryLater
+	}
+	return err
 }
 
 // releaseCloneSource drops the clone-protection finalizer from a deleted

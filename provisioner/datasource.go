@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/klog/v2"
 )
 
 // sourceInfo describes the content source of a claim.
@@ -190,28 +189,15 @@ func (p *Provisioner) protectSnapshot(ctx context.Context, ns, name string) erro
 	snap.Finalizers = append(snap.Finalizers, FinalizerSnapshotSource)
 	_, err = p.snaps.SnapshotV1().VolumeSnapshots(ns).Update(ctx, snap, metav1.UpdateOptions{})
 	switch {
-	case err == nil, apierrors.IsForbidden(err):
+	case err == nil:
+		return nil
+	case apierrors.IsForbidden(err):
+		// Restore without protection, as upstream does, but say so.
+		p.rec.Eventf(snap, v1.EventTypeWarning, ReasonSnapshotReleaseFailed,
+			"Restoring without finalizer %s: %v. The snapshot can be deleted during the restore; grant the provisioner update on volumesnapshots", FinalizerSnapshotSource, err)
 		return nil
 	case apierrors.IsConflict(err):
 		return errRetryLater
 	}
 	return fmt.Errorf("adding the source-protection finalizer to snapshot %s/%s: %w", ns, name, err)
-}
-
-// releaseSnapshot removes the source-protection finalizer from the claim's
-// snapshot source, if any; best effort (the next restore or cleanup of a
-// claim using it retries).
-func (p *Provisioner) releaseSnapshot(ctx context.Context, pvc *v1.PersistentVolumeClaim) {
-	ds := pvc.Spec.DataSource
-	if ds == nil || ds.Kind != "VolumeSnapshot" || p.snaps == nil || p.snapshots == nil {
-		return
-	}
-	snap, err := p.snaps.SnapshotV1().VolumeSnapshots(pvc.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
-	if err != nil || !hasFinalizer(snap.Finalizers, FinalizerSnapshotSource) {
-		return
-	}
-	snap.Finalizers = withoutFinalizer(snap.Finalizers, FinalizerSnapshotSource)
-	if _, err := p.snaps.SnapshotV1().VolumeSnapshots(pvc.Namespace).Update(ctx, snap, metav1.UpdateOptions{}); err != nil {
-		klog.FromContext(ctx).V(2).Info("Could not remove the snapshot source-protection finalizer", "snapshot", ds.Name, "err", err)
-	}
 }

@@ -53,26 +53,21 @@ func claimClass(pvc *v1.PersistentVolumeClaim) string {
 type claimAction int
 
 const (
-	claimIgnore    claimAction = iota // not ours, or nothing to do
-	claimProvision                    // create a volume and a PV
-	claimWait                         // ours, but waiting (for a node, a populator)
-	claimCleanup                      // terminating with an intent record: delete the volume if any
-	claimForget                       // bound or terminating: drop a leftover intent finalizer
-	claimTake                         // node deployment: offer this node for an Immediate claim
+	claimIgnore        claimAction = iota // not ours, or nothing to do
+	claimProvision                        // create a volume and a PV
+	claimWait                             // ours, but waiting (for a node, a populator)
+	claimConvertIntent                    // carries the intent finalizer of earlier versions
+	claimTake                             // node deployment: offer this node for an Immediate claim
 )
 
 // decideClaim picks the action for a claim. hasPV says whether the PV for
 // this claim exists.
 func decideClaim(pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass, driver string, hasPV bool) (claimAction, string) {
-	intent := hasFinalizer(pvc.Finalizers, FinalizerIntent)
+	if hasFinalizer(pvc.Finalizers, FinalizerIntent) {
+		return claimConvertIntent, "claim carries the intent finalizer of an earlier version"
+	}
 	if pvc.DeletionTimestamp != nil {
-		switch {
-		case !intent:
-			return claimIgnore, "claim is being deleted"
-		case hasPV || pvc.Spec.VolumeName != "":
-			return claimForget, "claim is being deleted and its PV exists"
-		}
-		return claimCleanup, "claim deleted while its volume may exist without a PV"
+		return claimIgnore, "claim is being deleted"
 	}
 	if pvc.Spec.VolumeName != "" {
 		return claimIgnore, "claim is bound"
@@ -204,6 +199,13 @@ func decideVolume(pv *v1.PersistentVolume, driver string) volumeAction {
 	fin := hasFinalizer(pv.Finalizers, FinalizerPV)
 	policy := pv.Spec.PersistentVolumeReclaimPolicy
 	switch {
+	case pv.Spec.CSI == nil:
+		// A migrated in-tree PV: this provisioner cannot delete it, so it
+		// never carries our finalizer (one left by an earlier version goes).
+		if fin {
+			return volumeRemoveFinalizer
+		}
+		return volumeIgnore
 	case policy != v1.PersistentVolumeReclaimDelete:
 		if fin {
 			return volumeRemoveFinalizer

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -93,20 +94,20 @@ func TestDecideClaim(t *testing.T) {
 		{"deleted with intent, no PV", pvcWith(func(c *v1.PersistentVolumeClaim) {
 			c.DeletionTimestamp = &now
 			c.Finalizers = []string{FinalizerIntent}
-		}), immediate(), false, claimCleanup},
+		}), immediate(), false, claimConvertIntent},
 		{"deleted with intent, class gone", pvcWith(func(c *v1.PersistentVolumeClaim) {
 			c.DeletionTimestamp = &now
 			c.Finalizers = []string{FinalizerIntent}
-		}), nil, false, claimCleanup},
+		}), nil, false, claimConvertIntent},
 		{"deleted with intent and PV", pvcWith(func(c *v1.PersistentVolumeClaim) {
 			c.DeletionTimestamp = &now
 			c.Finalizers = []string{FinalizerIntent}
-		}), immediate(), true, claimForget},
+		}), immediate(), true, claimConvertIntent},
 		{"deleted bound with intent", pvcWith(func(c *v1.PersistentVolumeClaim) {
 			c.DeletionTimestamp = &now
 			c.Finalizers = []string{FinalizerIntent}
 			c.Spec.VolumeName = "pv"
-		}), immediate(), false, claimForget},
+		}), immediate(), false, claimConvertIntent},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got, why := decideClaim(tc.pvc, tc.class, drv, tc.hasPV); got != tc.want {
@@ -236,6 +237,16 @@ func TestDecideVolume(t *testing.T) {
 			p.DeletionTimestamp = &now
 		}), volumeDelete},
 		{"terminating without finalizer", pv(func(p *v1.PersistentVolume) { p.Status.Phase = v1.VolumeReleased; p.DeletionTimestamp = &now }), volumeIgnore},
+		{"migrated in-tree PV gets no finalizer", pv(func(p *v1.PersistentVolume) {
+			p.Annotations = map[string]string{annProvisionedBy: "kubernetes.io/aws-ebs", annMigratedTo: drv}
+			p.Spec.CSI = nil
+		}), volumeIgnore},
+		{"migrated in-tree PV loses an old finalizer", pv(func(p *v1.PersistentVolume) {
+			p.Annotations = map[string]string{annProvisionedBy: "kubernetes.io/aws-ebs", annMigratedTo: drv}
+			p.Spec.CSI = nil
+			p.Finalizers = []string{FinalizerPV}
+			p.Status.Phase = v1.VolumeReleased
+		}), volumeRemoveFinalizer},
 		{"retain drops finalizer", pv(func(p *v1.PersistentVolume) {
 			p.Spec.PersistentVolumeReclaimPolicy = v1.PersistentVolumeReclaimRetain
 			p.Finalizers = []string{FinalizerPV}
@@ -263,5 +274,18 @@ func TestDecideVolume(t *testing.T) {
 				t.Errorf("decideVolume = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestFitsBytes(t *testing.T) {
+	for _, tc := range []struct {
+		q  string
+		ok bool
+	}{
+		{"1Gi", true}, {"8Ei", true} /* the parser caps it at MaxInt64 */, {"10E", false}, {"9223372036854775807", true}, {"9223372036854775808", false}, {"7Ei", true},
+	} {
+		if err := fitsBytes(resource.MustParse(tc.q)); (err == nil) != tc.ok {
+			t.Errorf("fitsBytes(%s) = %v, want ok=%v", tc.q, err, tc.ok)
+		}
 	}
 }

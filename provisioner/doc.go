@@ -22,34 +22,79 @@
 //
 // # Guarantees
 //
-//   - No leaked volumes (unless Options.NoIntent): a CreateVolume that has
-//     not returned after Options.IntentDelay, or that failed without a
-//     final answer, gets the annotation AnnProvisioningVolumeName and the
-//     finalizer FinalizerIntent on its claim, in one patch. A claim deleted
-//     before its PV exists keeps that finalizer until the same CreateVolume
-//     (idempotent by name) has returned the volume ID and DeleteVolume
-//     succeeded, or the driver has said the create fails. This holds
-//     across timeouts, restarts and leader changes, since the record lives
-//     in the API server. The one window left open by default: the process
-//     dies within IntentDelay of sending a create the backend completes and
-//     the claim is deleted before a provisioner runs again; a negative
-//     IntentDelay closes it at one PVC write per volume.
-//   - Retries send the same request: the name is deterministic and the
-//     topology requirement of a claim is kept between attempts.
+//   - A claim only ever reaches the backend volume named after its own UID:
+//     every CreateVolume, lookup and DeleteVolume uses
+//     VolumeName(VolumeNamePrefix, claim UID, VolumeNameUUIDLength) or a
+//     volume ID the driver returned for that name. Nothing a user writes on
+//     a claim (annotations, finalizers, spec.volumeName) names a volume;
+//     the intent annotation and finalizer of earlier versions are honoured
+//     only when they name the claim's own volume, and otherwise reported
+//     with a ProvisioningRecordIgnored Warning and removed.
+//   - No leaked volumes (unless Options.NoIntent), through provisioning
+//     records: Secrets labelled LabelRecord in Options.RecordNamespace (the
+//     provisioner's namespace, where tenants cannot write). A record holds
+//     the claim's UID, the exact CreateVolumeRequest sent (without
+//     secrets), a copy of its provisioner secret and, once known, the
+//     volume ID. It is written when a CreateVolume runs longer than
+//     Options.IntentDelay, fails without a final answer or is cut short by
+//     a stop, and whenever a volume ID exists but its PV could not be
+//     written (API error, webhook denial, stop). It goes once the PV
+//     exists. Once its claim is gone, the record worker deletes the volume
+//     (by ID, or through the identical CreateVolume, idempotent by name),
+//     retrying with backoff for as long as needed, with a
+//     ProvisioningCleanupFailed Warning on the record and the metric
+//     csi_kit_provisioner_record_cleanup_failures_total on each failure.
+//     Only an answer that proves absence ends a cleanup without a delete:
+//     a final answer to the identical request other than ALREADY_EXISTS
+//     (and other than NOT_FOUND when the request has a content source).
+//   - No claim and no namespace ever waits for the provisioner: records are
+//     not on the claim, and the cleanup needs neither the claim, its class,
+//     its data source nor its secret (it carries a copy).
+//   - Retries send the same request: the name is deterministic, the
+//     topology requirement of a claim is kept between attempts, and once a
+//     record exists every attempt sends the recorded request.
+//   - A PV's volume is deleted once per deletion: a sync from a stale cache
+//     after the delete does not call DeleteVolume again.
+//   - Sizes beyond int64 bytes (10E) are refused with a Warning, never
+//     sent wrapped or as zero.
 //   - Run never exits the process. It returns when ctx ends, or with an error
 //     wrapping csiconn.ErrConnectionLost when the driver goes away.
 //
+// # Remaining windows
+//
+// With the default IntentDelay (1s) a volume can still be left behind in
+// exactly two cases, both needing a crash (not a stop: a cancelled Run
+// writes its records before it returns):
+//
+//  1. the process dies within IntentDelay of sending a CreateVolume that
+//     the backend completes, and the claim is deleted before a
+//     provisioner runs again;
+//  2. the process dies after a CreateVolume returned but before the PV or
+//     a record was written, and the claim is deleted before a provisioner
+//     runs again.
+//
+// A negative IntentDelay closes both, at two more API writes per volume
+// (the record before the call, its deletion after the PV). Writes that the
+// API server refuses are retried from memory, so a refusal alone loses
+// nothing while the process runs. TestRecordWriteFailsBeforeCreate,
+// TestPVWriteFailsAfterFastCreate and TestFaultTimeoutThenDelete cover the
+// closed windows; the faults package's cancellation cases cover stops.
+//
 // # Caveats
 //
-//   - An intent finalizer stays on a bound claim until the claim is deleted
-//     (removing it earlier would cost one more write per volume). If the
-//     provisioner is uninstalled, deleted claims of the driver wait for the
-//     finalizer to be removed by hand.
-//   - If the class of a claim with an intent record is deleted before the
-//     claim, cleanup cannot rebuild the request; it retries with a Warning
-//     event until the class is back or the finalizer is removed by hand.
+//   - Records need get, list, create, update and delete on Secrets in
+//     RecordNamespace (examples/deploy grants them). Without them, as with
+//     manifests written for other provisioners, Run logs that records are
+//     off and provisions without them (the guarantee against leaks then
+//     does not hold; the one against reaching other claims' volumes does).
+//   - A record copies the provisioner secret of its request into
+//     RecordNamespace until the cleanup is done; give that namespace the
+//     protection the secret needs.
 //   - Cross-namespace data sources and migration of in-tree volumes are not
 //     implemented.
+//   - VolumeSnapshots restored from carry the source-protection finalizer
+//     while a restore needs them; a sweep every SnapshotSweepInterval
+//     removes it from snapshots no unbound claim and no record needs.
 //
 // # Node deployment
 //

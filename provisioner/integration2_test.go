@@ -228,21 +228,19 @@ func TestFaultTimeoutThenDelete(t *testing.T) {
 			sc := e.class("std", nil)
 			e.claim("data", sc.Name, "1Gi", nil)
 			e.eventually("a create in flight", 30*time.Second, func() (bool, error) { return e.drv.InFlight("CreateVolume") > 0, nil })
-			recorded := func() bool {
-				pvc := e.getClaim("data")
-				return hasFinalizer(pvc.Finalizers, FinalizerIntent) && pvc.Annotations[AnnProvisioningVolumeName] != ""
-			}
+			uid := e.getClaim("data").UID
+			recorded := func() bool { return e.record(uid) != nil }
 			if tc.delay < 0 && !recorded() {
-				t.Fatalf("intent not recorded before CreateVolume: %+v", e.getClaim("data").ObjectMeta)
+				t.Fatalf("no provisioning record before CreateVolume")
 			}
 			e.eventually("intent recorded during the call", 10*time.Second, func() (bool, error) { return recorded(), nil })
 			e.deleteClaim("data")
 			time.Sleep(700 * time.Millisecond) // let the call time out on our side
 			e.drv.Unhang("CreateVolume")
 			e.eventually("claim gone", 30*time.Second, func() (bool, error) { return e.getClaim("data") == nil, nil })
-			if v := e.drv.Volumes(); len(v) != 0 {
-				t.Errorf("backend keeps %d volumes: %v", len(v), v)
-			}
+			e.eventually("backend empty and record gone", 30*time.Second, func() (bool, error) {
+				return len(e.drv.Volumes()) == 0 && e.record(uid) == nil, nil
+			})
 			if d := e.drv.Calls("DeleteVolume"); d == 0 {
 				t.Errorf("no DeleteVolume call")
 			}
@@ -261,8 +259,8 @@ func TestIntentOnlyWhenSlow(t *testing.T) {
 		sc := e.class("std", nil)
 		e.claim("data", sc.Name, "1Gi", nil)
 		e.waitBound("data")
-		if pvc := e.getClaim("data"); hasFinalizer(pvc.Finalizers, FinalizerIntent) || pvc.Annotations[AnnProvisioningVolumeName] != "" {
-			t.Errorf("fast create wrote the intent record: %v %v", pvc.Finalizers, pvc.Annotations)
+		if r := e.record(e.getClaim("data").UID); r != nil {
+			t.Errorf("fast create wrote a provisioning record: %s", r.Name)
 		}
 	})
 	for _, tc := range []struct {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2/ktesting"
@@ -140,6 +141,16 @@ func (e *env) start(opts Options, cfg *rest.Config) (stop func()) {
 	}
 	e.t.Cleanup(stop)
 	return stop
+}
+
+// record returns the provisioning record of claim uid, or nil.
+func (e *env) record(uid types.UID) *v1.Secret {
+	e.t.Helper()
+	s, err := e.kube.CoreV1().Secrets(kube.OwnNamespace()).Get(e.ctx, recordName(uid), metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	return s
 }
 
 func (e *env) class(name string, mut func(*storagev1.StorageClass)) *storagev1.StorageClass {

@@ -1,6 +1,8 @@
 package provisioner
 
 import (
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,9 +14,15 @@ type metrics struct {
 	provDuration          *prometheus.HistogramVec
 	delTotal, delFailed   *prometheus.CounterVec
 	delDuration           *prometheus.HistogramVec
+
+	// records is the number of provisioning records (volumes that may
+	// exist without a PV); cleanupFailed counts failed cleanups of them.
+	records       prometheus.Gauge
+	cleanupFailed prometheus.Counter
+	labels        *boundedLabels
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	buckets := []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 25, 50, 120, 300, 600}
 	m := &metrics{
 		provTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Subsystem: "controller", Name: "persistentvolumeclaim_provision_total",
@@ -29,14 +37,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Total number of persistent volume delete failed attempts."}, []string{"class"}),
 		delDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Subsystem: "controller", Name: "persistentvolume_delete_duration_seconds",
 			Help: "Latency in seconds to delete persistent volumes.", Buckets: buckets}, []string{"class"}),
+		records: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "csi_kit", Subsystem: "provisioner", Name: "provisioning_records",
+			Help: "Volumes that may exist on the backend without a PV, each held by a provisioning record."}),
+		cleanupFailed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "csi_kit", Subsystem: "provisioner", Name: "record_cleanup_failures_total",
+			Help: "Failed attempts to delete the volume of a claim deleted before its PV existed; each is retried with backoff."}),
+		labels: newBoundedLabels(maxLabelValues),
 	}
 	if reg != nil {
-		reg.MustRegister(m.provTotal, m.provFailed, m.provDuration, m.delTotal, m.delFailed, m.delDuration)
+		for _, c := range []prometheus.Collector{m.provTotal, m.provFailed, m.provDuration, m.delTotal, m.delFailed, m.delDuration, m.records, m.cleanupFailed} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("registering provisioner metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }
 
 func (m *metrics) provision(class, source string, d time.Duration, err error) {
+	class, source = m.labels.value("class", class), knownSource(source)
 	if err != nil {
 		m.provFailed.WithLabelValues(class, source).Inc()
 		return
@@ -46,10 +64,58 @@ func (m *metrics) provision(class, source string, d time.Duration, err error) {
 }
 
 func (m *metrics) delete(class string, d time.Duration, err error) {
+	class = m.labels.value("class", class)
 	if err != nil {
 		m.delFailed.WithLabelValues(class).Inc()
 		return
 	}
 	m.delTotal.WithLabelValues(class).Inc()
 	m.delDuration.WithLabelValues(class).Observe(d.Seconds())
+}
+
+// maxLabelValues bounds the distinct values of a metric label taken from
+// user input (class names): a tenant creating claims of made-up classes
+// must not grow the metrics without bound.
+const maxLabelValues = 100
+
+// labelOther replaces label values past the bound.
+const labelOther = "other"
+
+// boundedLabels admits the first max distinct values of each label.
+type boundedLabels struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]map[string]bool
+}
+
+func newBoundedLabels(max int) *boundedLabels {
+	return &boundedLabels{max: max, seen: map[string]map[string]bool{}}
+}
+
+func (b *boundedLabels) value(label, v string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.seen[label]
+	if s == nil {
+		s = map[string]bool{}
+		b.seen[label] = s
+	}
+	if s[v] {
+		return v
+	}
+	if len(s) >= b.max {
+		return labelOther
+	}
+	s[v] = true
+	return v
+}
+
+// knownSource keeps the data-source kinds the provisioner handles; any
+// other (populators' kinds, written by users) is "other".
+func knownSource(kind string) string {
+	switch kind {
+	case "", "VolumeSnapshot", "PersistentVolumeClaim":
+		return kind
+	}
+	return labelOther
 }

@@ -14,14 +14,13 @@ const (
 	annModifySecretName        = "volume.kubernetes.io/controller-modify-secret-name"
 	annModifySecretNamespace   = "volume.kubernetes.io/controller-modify-secret-namespace"
 
-	// AnnProvisioningVolumeName is the intent record: written on the PVC,
-	// with FinalizerIntent, before the first CreateVolume. Its value is the
-	// volume name sent to the driver.
+	// AnnProvisioningVolumeName and FinalizerIntent are the intent record
+	// of earlier versions, kept on the claim. Claims that carry them are
+	// converted: a record naming the claim's own volume becomes a
+	// provisioning record (see LabelRecord), any other is reported as
+	// forged and ignored, and the finalizer is removed.
 	AnnProvisioningVolumeName = "volume.kubernetes.io/provisioning-volume-name"
-	// FinalizerIntent keeps a PVC whose volume may exist on the backend
-	// without a PV until the provisioner has either created the PV or
-	// deleted the volume.
-	FinalizerIntent = "csi-kit.io/provisioning-intent"
+	FinalizerIntent           = "csi-kit.io/provisioning-intent"
 	// FinalizerPV is upstream's PV deletion finalizer.
 	FinalizerPV = "external-provisioner.volume.kubernetes.io/finalizer"
 	// FinalizerCloneSource protects a PVC being cloned.
@@ -45,4 +44,10 @@ const (
 	ReasonProvisioningFailed    = "ProvisioningFailed"
 	ReasonProvisioningSucceeded = "ProvisioningSucceeded"
 	ReasonVolumeFailedDelete    = "VolumeFailedDelete"
+	// ReasonForgedRecord: a claim carries a provisioning record the
+	// provisioner did not write.
+	ReasonForgedRecord = "ProvisioningRecordIgnored"
+	// ReasonSnapshotReleaseFailed: the source-protection finalizer of a
+	// snapshot could not be removed.
+	ReasonSnapshotReleaseFailed = "SnapshotFinalizerRemovalFailed"
 )

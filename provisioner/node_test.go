@@ -36,7 +36,7 @@ func TestDecideNodeClaim(t *testing.T) {
 		{"Immediate, no node: offer", claimProvision, claim(""), immediate, true, claimTake},
 		{"Immediate, no node, immediate binding off", claimProvision, claim(""), immediate, false, claimIgnore},
 		{"no class", claimProvision, claim(""), nil, true, claimIgnore},
-		{"cleanup stays", claimCleanup, claim("b"), immediate, true, claimCleanup},
+		{"intent conversion stays", claimConvertIntent, claim("b"), immediate, true, claimConvertIntent},
 		{"ignore stays", claimIgnore, claim("a"), immediate, true, claimIgnore},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

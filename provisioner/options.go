@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/sharedcache"
 )
 
@@ -66,18 +67,27 @@ type Options struct {
 	// DisableVolumeAttributesClass ignores spec.volumeAttributesClassName.
 	DisableVolumeAttributesClass bool
 
-	// IntentDelay is how long a CreateVolume may run before the intent
-	// record (annotation and finalizer on the PVC) is written, while the
-	// call goes on; a call that fails without a final answer gets the record
-	// before it is retried. Default 1s: a driver that answers at once costs
-	// no PVC write, a slow or hanging one is recorded long before its call
-	// times out. Negative writes the record before every first call (one
-	// PVC write per volume, no window at all). Must be below Timeout.
+	// IntentDelay is how long a CreateVolume may run before its
+	// provisioning record (a Secret in RecordNamespace, see the package
+	// doc) is written, while the call goes on; a call that fails without a
+	// final answer gets the record before it is retried. Default 1s: a
+	// driver that answers at once costs no write, a slow or hanging one is
+	// recorded long before its call times out. Negative writes the record
+	// before every first call (two more writes per volume, no window at
+	// all). Must be below Timeout.
 	IntentDelay time.Duration
-	// NoIntent skips the intent record on the PVC altogether. It gives up
-	// the no-leak guarantee: a restart, a leader change or a PVC deleted
-	// during a create that timed out may leave a volume behind.
+	// NoIntent writes no provisioning records. It gives up the no-leak
+	// guarantee: a restart, a leader change or a PVC deleted during a
+	// create that timed out may leave a volume behind.
 	NoIntent bool
+	// RecordNamespace holds the provisioning records: the provisioner's
+	// own namespace, where tenants cannot write. Default: env
+	// POD_NAMESPACE, else the service account's namespace, else "default".
+	RecordNamespace string
+	// SnapshotSweepInterval is how often the source-protection finalizer is
+	// removed from VolumeSnapshots no restore needs any more (upstream
+	// --snapshot-orphan-sweep-interval); default 5m, negative disables.
+	SnapshotSweepInterval time.Duration
 	// NormalEvents emits the Normal "Provisioning" (per attempt) and
 	// "ProvisioningSucceeded" events as upstream does. Off, only Warning
 	// events are written, so a successful provision costs no event write.
@@ -141,6 +151,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
+	}
+	if o.RecordNamespace == "" {
+		o.RecordNamespace = kube.OwnNamespace()
+	}
+	if o.SnapshotSweepInterval == 0 {
+		o.SnapshotSweepInterval = DefaultSnapshotSweepInterval
 	}
 	if o.NodeDeployment != nil {
 		nd := *o.NodeDeployment

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
@@ -52,7 +53,6 @@ type Provisioner struct {
 	snapFactory snapinformers.SharedInformerFactory // private, without a shared Cache
 	claims      corelisters.PersistentVolumeClaimLister
 	volumes     corelisters.PersistentVolumeLister
-	volumeStore cache.Store
 	classes     storagelisters.StorageClassLister
 	nodes       corelisters.NodeLister
 	csiNodes    storagelisters.CSINodeLister
@@ -63,7 +63,13 @@ type Provisioner struct {
 
 	claimQueue  workqueue.TypedRateLimitingInterface[string]
 	volumeQueue workqueue.TypedRateLimitingInterface[string]
-	capacity    *capacityController
+	recordQueue workqueue.TypedRateLimitingInterface[string] // claim UIDs of provisioning records
+	records     *records
+	recordsOff  bool // no RBAC for records (set by Run before the workers start)
+	// deletedVolumes: PVs whose volume this process deleted (see uidSet).
+	deletedVolumes uidSet
+	started        atomic.Bool
+	capacity       *capacityController
 
 	// topoCache keeps the requirement of a claim between attempts so that
 	// retries send identical requests; keyed by claim UID.
@@ -91,14 +97,20 @@ func New(opts Options, kubeClient kubernetes.Interface, snaps snapclient.Interfa
 	if rec == nil {
 		rec = &record.FakeRecorder{}
 	}
+	met, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("provisioner: %w", err)
+	}
 	p := &Provisioner{
 		opts: opts, kube: kubeClient, snaps: snaps, drv: drv, ctrl: drv.Controller(),
-		name: drv.DriverName(), caps: caps, rec: rec, met: newMetrics(opts.Registerer),
+		name: drv.DriverName(), caps: caps, rec: rec, met: met, records: newRecords(),
 		identity:  fmt.Sprintf("%d-%d-%s", opts.Clock.Now().UnixMilli(), rand.IntN(10000), drv.DriverName()),
 		topoCache: map[string]topoEntry{},
 		takeAt:    map[string]takeState{},
 	}
-	p.setup()
+	if err := p.setup(); err != nil {
+		return nil, fmt.Errorf("provisioner: %w", err)
+	}
 	return p, nil
 }
 
@@ -110,13 +122,14 @@ func (p *Provisioner) rateLimiter() workqueue.TypedRateLimiter[string] {
 	return workqueue.NewTypedItemExponentialFailureRateLimiter[string](p.opts.RetryIntervalStart, p.opts.RetryIntervalMax)
 }
 
-func (p *Provisioner) setup() {
+func (p *Provisioner) setup() error {
 	p.cache = p.opts.Cache
 	if p.cache == nil {
 		p.cache, p.ownCache = sharedcache.NewWithTransform(p.kube, nil, stripForCache), true
 	}
 	p.claimQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "claims", Clock: p.opts.Clock})
 	p.volumeQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "volumes", Clock: p.opts.Clock})
+	p.recordQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "records", Clock: p.opts.Clock})
 
 	claimInf := p.cache.Kube.Core().V1().PersistentVolumeClaims()
 	p.claims = claimInf.Lister()
@@ -127,7 +140,6 @@ func (p *Provisioner) setup() {
 	})
 	volInf := p.cache.Kube.Core().V1().PersistentVolumes()
 	p.volumes = volInf.Lister()
-	p.volumeStore = volInf.Informer().GetStore()
 	p.addHandler(volInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { p.enqueueVolume(o) },
 		UpdateFunc: func(_, o any) { p.enqueueVolume(o) },
@@ -148,8 +160,12 @@ func (p *Provisioner) setup() {
 		p.synced = append(p.synced, vaInf.Informer().HasSynced)
 	}
 	if p.opts.Capacity != nil {
-		p.capacity = newCapacityController(p)
+		var err error
+		if p.capacity, err = newCapacityController(p); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // Run starts the informers and workers and blocks until ctx ends. It
@@ -157,6 +173,9 @@ func (p *Provisioner) setup() {
 // WatchLoss (as *csiconn.Conn does), an error wrapping
 // csiconn.ErrConnectionLost when the driver goes away.
 func (p *Provisioner) Run(ctx context.Context) error {
+	if !p.started.CompareAndSwap(false, true) {
+		return errors.New("provisioner: Run called twice; build a new Provisioner with New")
+	}
 	logger := klog.FromContext(ctx).WithValues("driver", p.name)
 	ctx = klog.NewContext(ctx, logger)
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -203,12 +222,16 @@ func (p *Provisioner) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	logger.Info("Provisioner started", "workers", p.opts.Workers, "topology", p.topology(), "capabilities", p.caps.String())
+	if err := p.loadRecords(ctx); err != nil {
+		return fmt.Errorf("provisioner: %w", err)
+	}
+	logger.Info("Provisioner started", "records", p.records.len(), "workers", p.opts.Workers, "topology", p.topology(), "capabilities", p.caps.String())
 
 	var wg sync.WaitGroup
 	defer func() {
 		p.claimQueue.ShutDown()
 		p.volumeQueue.ShutDown()
+		p.recordQueue.ShutDown()
 		wg.Wait()
 	}()
 	if w, ok := p.drv.(interface{ WatchLoss(context.Context) error }); ok {
@@ -225,6 +248,17 @@ func (p *Provisioner) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); p.work(ctx, p.claimQueue, p.syncClaim) }()
 		go func() { defer wg.Done(); p.work(ctx, p.volumeQueue, p.syncVolume) }()
 	}
+	p.records.mu.Lock()
+	for uid := range p.records.m {
+		p.recordQueue.Add(string(uid))
+	}
+	p.records.mu.Unlock()
+	for range min(p.opts.Workers, 4) {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.work(ctx, p.recordQueue, p.syncRecord) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); p.sweepSnapshots(ctx) }()
 	if p.capacity != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); p.capacity.run(ctx) }()
@@ -269,6 +303,9 @@ func (p *Provisioner) enqueueClaim(o any) {
 	if !ok {
 		return
 	}
+	if pvc.DeletionTimestamp != nil && p.records.get(pvc.UID) != nil {
+		p.recordQueue.Add(string(pvc.UID))
+	}
 	// Bound claims need work only when deleted with one of our finalizers.
 	if pvc.Spec.VolumeName != "" && (pvc.DeletionTimestamp == nil ||
 		!hasFinalizer(pvc.Finalizers, FinalizerIntent) && !hasFinalizer(pvc.Finalizers, FinalizerCloneSource)) {
@@ -284,6 +321,9 @@ func (p *Provisioner) claimDeleted(o any) {
 	if pvc, ok := o.(*v1.PersistentVolumeClaim); ok {
 		p.forgetTopology(string(pvc.UID))
 		p.forgetTake(string(pvc.UID))
+		if p.records.get(pvc.UID) != nil {
+			p.recordQueue.Add(string(pvc.UID))
+		}
 	}
 }
 
@@ -302,6 +342,7 @@ func (p *Provisioner) volumeDeleted(o any) {
 		return
 	}
 	p.volumeQueue.Forget(pv.Name)
+	p.deletedVolumes.remove(pv.UID)
 	if p.capacity != nil {
 		p.capacity.refreshForVolume(pv)
 	}

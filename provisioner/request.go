@@ -3,11 +3,14 @@ package provisioner
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"gopkg.in/inf.v0"
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/csi-kit/sidecars/internal/params"
@@ -47,9 +50,6 @@ func (p *Provisioner) prepare(ctx context.Context, pvc *v1.PersistentVolumeClaim
 	if err != nil {
 		return nil, final(err)
 	}
-	if v := recordedVolumeName(pvc); v != "" {
-		name = v // the name recorded in the intent wins over today's options
-	}
 	a := &attempt{pvName: name, secretRefs: map[string]*v1.SecretReference{}}
 	if pvc.Spec.Selector != nil {
 		return nil, final(fmt.Errorf("claim Selector is not supported"))
@@ -74,6 +74,9 @@ func (p *Provisioner) prepare(ctx context.Context, pvc *v1.PersistentVolumeClaim
 		plain[keyPVName] = name
 	}
 	req := pvc.Spec.Resources.Requests[v1.ResourceStorage]
+	if err := fitsBytes(req); err != nil {
+		return nil, final(err)
+	}
 	a.req = &csi.CreateVolumeRequest{
 		Name:               name,
 		Parameters:         plain,
@@ -210,4 +213,19 @@ func (p *Provisioner) aggregate() ([]term, error) {
 		return nil, fmt.Errorf("no node carries the topology keys %v of driver %s", keys, p.name)
 	}
 	return dedupe(out), nil
+}
+
+// maxBytes is the largest size CSI can carry (int64 bytes).
+var maxBytes = inf.NewDec(math.MaxInt64, 0)
+
+// fitsBytes refuses storage requests that do not fit in int64 bytes (the
+// API server accepts 10E; converted, it would wrap or read as 0).
+func fitsBytes(q resource.Quantity) error {
+	if q.AsDec().Cmp(maxBytes) > 0 { // Quantity.Cmp wraps at 8Ei
+		return fmt.Errorf("requested storage %s is larger than %d bytes, the most a CSI driver can be asked for; request a smaller size", q.String(), int64(math.MaxInt64))
+	}
+	if q.Sign() < 0 {
+		return fmt.Errorf("requested storage %s is negative", q.String())
+	}
+	return nil
 }

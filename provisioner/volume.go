@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	v1 "k8s.io/api/core/v1"
@@ -29,6 +30,9 @@ func (p *Provisioner) syncVolume(ctx context.Context, name string) error {
 	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("pv", name))
 	if p.node != nil && !p.onThisNode(pv) {
 		return nil // node deployment: another node's volume
+	}
+	if p.deletedVolumes.has(pv.UID) {
+		return nil // deleted by this process; the cache has not caught up
 	}
 	switch decideVolume(pv, p.name) {
 	case volumeAddFinalizer:
@@ -98,12 +102,37 @@ func (p *Provisioner) delete(ctx context.Context, pv *v1.PersistentVolume) (err 
 			return fmt.Errorf("deleting PV %s: %w", pv.Name, err)
 		}
 	}
-	if hasFinalizer(pv.Finalizers, FinalizerPV) {
-		if err := p.patchPVFinalizers(ctx, pv, withoutFinalizer(pv.Finalizers, FinalizerPV)); err != nil && !errors.Is(err, errRetryLater) {
+	if err := p.releasePV(ctx, pv); err != nil {
+		return err
+	}
+	p.deletedVolumes.add(pv.UID)
+	return nil
+}
+
+// releasePV removes the deletion finalizer from a PV whose volume is
+// deleted. The cached copy is stale after the PV's own deletion, so a
+// conflict is resolved by reading the PV again, not by another sync.
+func (p *Provisioner) releasePV(ctx context.Context, pv *v1.PersistentVolume) error {
+	for range 5 {
+		if !hasFinalizer(pv.Finalizers, FinalizerPV) {
+			return nil
+		}
+		err := p.patchPVFinalizers(ctx, pv, withoutFinalizer(pv.Finalizers, FinalizerPV))
+		if !errors.Is(err, errRetryLater) {
 			return err
 		}
+		cur, gerr := p.kube.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(gerr):
+			return nil
+		case gerr != nil:
+			return fmt.Errorf("removing the deletion finalizer of PV %s: %w", pv.Name, gerr)
+		case cur.UID != pv.UID:
+			return nil
+		}
+		pv = cur
 	}
-	return nil
+	return errRetryLater
 }
 
 func (p *Provisioner) deleteFailed(pv *v1.PersistentVolume, err error) error {
@@ -141,4 +170,33 @@ func (p *Provisioner) deletionSecrets(ctx context.Context, pv *v1.PersistentVolu
 		return nil, err
 	}
 	return params.FetchSecret(ctx, p.kube.CoreV1(), ref)
+}
+
+// uidSet remembers the PVs whose volume this process deleted, until the
+// informer reports the PV gone: a sync from a stale cached copy must not
+// call DeleteVolume again.
+type uidSet struct {
+	mu sync.Mutex
+	m  map[types.UID]bool
+}
+
+func (s *uidSet) add(uid types.UID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[types.UID]bool{}
+	}
+	s.m[uid] = true
+}
+
+func (s *uidSet) has(uid types.UID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[uid]
+}
+
+func (s *uidSet) remove(uid types.UID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, uid)
 }

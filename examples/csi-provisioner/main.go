@@ -25,7 +25,7 @@ func main() {
 	cmdutil.Register(fs, &c, cmdutil.Defaults{Timeout: provisioner.DefaultTimeout})
 	f := registerFlags(fs)
 	cmdutil.Parse(fs, os.Args[1:])
-	opts, err := f.options()
+	opts, err := f.options(c.LeaderElection.Options.Namespace)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "csi-provisioner: %v\n", err)
 		os.Exit(2)
@@ -66,15 +66,15 @@ func main() {
 // all-in-one csi-sidecars are in compflags.Provisioner.
 type flags struct {
 	compflags.Provisioner
-	retryStart, retryMax                  time.Duration
-	extraMetadata, preventModeConversion  bool
-	capacityQPS                           float64
-	capacityBurst                         int
-	nodeDeployment                        bool
-	gates                                 *compflags.Gates
-	cloneThreads, capacityThreads         int
-	sweepInterval, nodeBaseDelay, nodeMax time.Duration
-	nodeImmediate, pprof                  bool
+	retryStart, retryMax                 time.Duration
+	extraMetadata, preventModeConversion bool
+	capacityQPS                          float64
+	capacityBurst                        int
+	nodeDeployment                       bool
+	gates                                *compflags.Gates
+	cloneThreads, capacityThreads        int
+	nodeBaseDelay, nodeMax               time.Duration
+	nodeImmediate, pprof                 bool
 }
 
 func registerFlags(fs *flag.FlagSet) *flags {
@@ -88,7 +88,6 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	fs.IntVar(&f.capacityBurst, "kube-api-capacity-burst", 5, "Accepted for compatibility: capacity writes share the main client.")
 	fs.IntVar(&f.cloneThreads, "cloning-protection-threads", 1, "Accepted for compatibility: clone finalizers are handled by the claim workers.")
 	fs.IntVar(&f.capacityThreads, "capacity-threads", 1, "Accepted for compatibility: one capacity loop runs.")
-	fs.DurationVar(&f.sweepInterval, "snapshot-orphan-sweep-interval", 5*time.Minute, "Accepted for compatibility: orphaned snapshot finalizers are not swept.")
 	fs.BoolVar(&f.nodeDeployment, "node-deployment", false, "Run on every node, serving only the claims of this node (env NODE_NAME); run without leader election.")
 	fs.BoolVar(&f.nodeImmediate, "node-deployment-immediate-binding", true, "With --node-deployment, let nodes take Immediate claims that have no selected node (first node with room wins).")
 	fs.DurationVar(&f.nodeBaseDelay, "node-deployment-base-delay", provisioner.DefaultNodeBaseDelay, "With --node-deployment, the random wait before a node offers itself for an Immediate claim.")
@@ -100,13 +99,13 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	return f
 }
 
-func (f *flags) options() (provisioner.Options, error) {
+func (f *flags) options(recordNamespace string) (provisioner.Options, error) {
 	if f.gates.On("CrossNamespaceVolumeDataSource") {
 		return provisioner.Options{}, fmt.Errorf("--feature-gates=CrossNamespaceVolumeDataSource=true is not supported")
 	}
-	o := f.Options
+	o := f.Finish(recordNamespace)
 	o.RetryIntervalStart, o.RetryIntervalMax = f.retryStart, f.retryMax
-	o.NoImmediateTopology, o.ExtraCreateMetadata = !f.ImmediateTopology, f.extraMetadata
+	o.ExtraCreateMetadata = f.extraMetadata
 	o.AllowVolumeModeConversion = !f.preventModeConversion
 	o.DisableTopology, o.DisableVolumeAttributesClass = !f.gates.On("Topology"), !f.gates.On("VolumeAttributesClass")
 	if f.nodeDeployment {

@@ -20,7 +20,7 @@ func TestSeedFlags(t *testing.T) {
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	o, err := f.options()
+	o, err := f.options("")
 	if err != nil {
 		t.Fatal(err)
 	}

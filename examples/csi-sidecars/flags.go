@@ -72,7 +72,7 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	compflags.SetUsage(fs, "worker-threads", "Claims and volumes the provisioner handles in parallel, each.")
 	compflags.SetUsage(fs, "normal-events", "Also emit the Normal events of successes: Provisioning and ProvisioningSucceeded (provisioner), CreatingSnapshot, SnapshotCreated and SnapshotReady (snapshot controller). Warning events are always emitted.")
 	for _, n := range []string{"kube-api-capacity-qps", "kube-api-capacity-burst", "cloning-protection-threads", "capacity-threads",
-		"snapshot-orphan-sweep-interval", "node-deployment-base-delay", "node-deployment-max-delay", "provisioner", "capacity-controller-deployment-mode"} {
+		"node-deployment-base-delay", "node-deployment-max-delay", "provisioner", "capacity-controller-deployment-mode"} {
 		cmdutil.DeprecatedString(fs, n, "accepted for compatibility with csi-provisioner; no effect here.")
 	}
 	cmdutil.DeprecatedBool(fs, "node-deployment-immediate-binding", "--node-deployment is not supported.")

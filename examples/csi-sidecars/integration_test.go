@@ -90,7 +90,7 @@ func TestAllInOne(t *testing.T) {
 	forbidden := &deploy.Forbidden{}
 	saCfg = forbidden.Watch(saCfg)
 	env := &cmdutil.Env{Config: saCfg, Kube: kubernetes.NewForConfigOrDie(saCfg), Conn: conn}
-	f := parse(t, "--enable-snapshot-controller", "--retry-interval-start=100ms")
+	f := parse(t, "--enable-snapshot-controller", "--retry-interval-start=100ms", "--leader-election-namespace="+ns)
 	done := make(chan error, 1)
 	runCtx, stop := context.WithCancel(ctx)
 	go func() { done <- run(runCtx, env, f) }()

@@ -94,7 +94,7 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 			return err
 		}
 		defer stop()
-		o := f.prov.Options
+		o := f.prov.Finish(f.common.LeaderElection.Options.Namespace)
 		o.Registerer, o.Cache = cmdutil.LegacyRegisterer{}, shared
 		if f.prov.Capacity.Enable {
 			if o.Capacity, err = compflags.CapacityOptions(ctx, env.Kube, env.Config, f.prov.Capacity); err != nil {

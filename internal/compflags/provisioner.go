@@ -14,6 +14,23 @@ type Provisioner struct {
 	Options           provisioner.Options
 	ImmediateTopology bool
 	Capacity          Capacity
+	// SweepInterval is --snapshot-orphan-sweep-interval (0 disables).
+	SweepInterval time.Duration
+}
+
+// Finish folds the flags kept apart into Options. recordNamespace is the
+// namespace of the provisioning records: the leader election namespace
+// when set (the Lease and the records then live together), else the
+// provisioner's default (its own namespace).
+func (p *Provisioner) Finish(recordNamespace string) provisioner.Options {
+	o := p.Options
+	o.NoImmediateTopology = !p.ImmediateTopology
+	o.SnapshotSweepInterval = p.SweepInterval
+	if p.SweepInterval == 0 {
+		o.SnapshotSweepInterval = -1 // upstream: 0 disables; ours: negative
+	}
+	o.RecordNamespace = recordNamespace
+	return o
 }
 
 // Capacity holds the --enable-capacity flags.
@@ -30,7 +47,8 @@ type Capacity struct {
 // on fs, filling p: --volume-name-prefix, --volume-name-uuid-length,
 // --worker-threads, --strict-topology, --immediate-topology,
 // --default-fstype, --controller-publish-readonly, --normal-events,
-// --provisioning-intent-delay and the capacity flags.
+// --provisioning-intent-delay, --snapshot-orphan-sweep-interval and the
+// capacity flags.
 func RegisterProvisioner(fs *flag.FlagSet, p *Provisioner) {
 	o := &p.Options
 	fs.StringVar(&o.VolumeNamePrefix, "volume-name-prefix", provisioner.DefaultVolumeNamePrefix, "Prefix of volume and PV names.")
@@ -42,6 +60,7 @@ func RegisterProvisioner(fs *flag.FlagSet, p *Provisioner) {
 	fs.BoolVar(&o.ControllerPublishReadOnly, "controller-publish-readonly", false, "Mark ReadOnlyMany-only PVs read-only.")
 	fs.BoolVar(&o.NormalEvents, "normal-events", false, "Also emit the Normal Provisioning and ProvisioningSucceeded events (two event writes per volume); Warning events are always emitted.")
 	fs.DurationVar(&o.IntentDelay, "provisioning-intent-delay", 0, "How long a CreateVolume runs before the claim records that its volume may exist, so that a claim deleted meanwhile never leaks it (0: 1s, or half of --timeout if shorter; negative: record before every call, one more PVC write per volume).")
+	fs.DurationVar(&p.SweepInterval, "snapshot-orphan-sweep-interval", provisioner.DefaultSnapshotSweepInterval, "How often the source-protection finalizer is removed from VolumeSnapshots that no restore needs any more (0 disables).")
 	c := &p.Capacity
 	fs.BoolVar(&c.Enable, "enable-capacity", false, "Publish CSIStorageCapacity objects (needs env NAMESPACE, POD_NAME).")
 	fs.BoolVar(&c.ForImmediate, "capacity-for-immediate-binding", false, "Also publish capacity for Immediate classes.")

@@ -17,6 +17,9 @@ var kcmControllers = []string{
 	"persistentvolume-expander-controller",
 	"persistentvolume-protection-controller",
 	"persistentvolumeclaim-protection-controller",
+	// Deletes the content of deleted namespaces, so that tests can assert
+	// that no namespace stays Terminating.
+	"namespace-controller",
 }
 
 // startControllerManager starts kube-controller-manager and waits for its
