@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
 
 	"github.com/csi-kit/sidecars/csiconn"
 )
@@ -16,6 +17,7 @@ type Driver interface {
 	// a snapshot of volumeID.
 	CreateSnapshot(ctx context.Context, name, volumeID string, params, secrets map[string]string) (SnapshotInfo, error)
 	// DeleteSnapshot deletes a snapshot; an unknown handle is success.
+	// (The sidecar also counts a NotFound answer as success.)
 	DeleteSnapshot(ctx context.Context, handle string, secrets map[string]string) error
 	// SnapshotStatus reports a pre-provisioned snapshot. Drivers without
 	// LIST_SNAPSHOTS report it ready.
@@ -59,6 +61,9 @@ func (d *CSIDriver) DeleteSnapshot(ctx context.Context, handle string, secrets m
 	ctx, cancel := d.conn.CallContext(ctx)
 	defer cancel()
 	_, err := d.conn.Controller().DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: handle, Secrets: secrets})
+	if csiconn.Code(err) == codes.NotFound {
+		return nil // the snapshot is gone, which is what was asked
+	}
 	return csiconn.NewCallError(csiconn.OpDeleteSnapshot, err)
 }
 

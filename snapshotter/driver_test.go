@@ -89,6 +89,12 @@ func TestCSIDriver(t *testing.T) {
 			t.Fatal("DeleteSnapshot succeeded")
 		}
 	})
+	t.Run("delete answered NotFound is success", func(t *testing.T) {
+		drv.FailNext("DeleteSnapshot", codes.NotFound, 1)
+		if err := d.DeleteSnapshot(ctx, "gone", nil); err != nil {
+			t.Fatalf("DeleteSnapshot = %v, want success: the snapshot is gone", err)
+		}
+	})
 	t.Run("status of unknown snapshot", func(t *testing.T) {
 		if _, err := d.SnapshotStatus(ctx, "nope", nil); err == nil {
 			t.Fatal("SnapshotStatus of an unknown snapshot succeeded")

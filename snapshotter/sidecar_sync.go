@@ -7,6 +7,7 @@ import (
 	"maps"
 
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	"google.golang.org/grpc/codes"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -291,7 +292,7 @@ func (s *Sidecar) deleteBackend(ctx context.Context, vsc *crdv1.VolumeSnapshotCo
 		s.rec.Event(vsc, v1.EventTypeWarning, ReasonSnapshotDeleteError, "Failed to get snapshot credentials")
 		return err
 	}
-	if err := s.drv.DeleteSnapshot(ctx, handle, secrets); err != nil {
+	if err := s.drv.DeleteSnapshot(ctx, handle, secrets); err != nil && csiconn.Code(err) != codes.NotFound {
 		s.rec.Event(vsc, v1.EventTypeWarning, ReasonSnapshotDeleteError, "Failed to delete snapshot")
 		return fmt.Errorf("failed to delete snapshot %s: %w", handle, err)
 	}

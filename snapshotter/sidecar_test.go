@@ -22,6 +22,7 @@ import (
 // scriptDriver answers CreateSnapshot from a script and records calls.
 type scriptDriver struct {
 	create  []error
+	del     error
 	ready   bool
 	calls   []string
 	secrets map[string]string
@@ -42,7 +43,7 @@ func (d *scriptDriver) CreateSnapshot(_ context.Context, name, vol string, _, se
 
 func (d *scriptDriver) DeleteSnapshot(_ context.Context, handle string, _ map[string]string) error {
 	d.calls = append(d.calls, "delete "+handle)
-	return nil
+	return d.del
 }
 
 func (d *scriptDriver) SnapshotStatus(_ context.Context, handle string, _ map[string]string) (SnapshotInfo, error) {
@@ -110,6 +111,12 @@ func TestSidecarSyncContent(t *testing.T) {
 		{"1-11 deleted (Delete): DeleteSnapshot, then finalizer removed",
 			dynContent(vscDeleting(), vscAnn(AnnBeingDeleted, "yes"), vscStatus(&crdv1.VolumeSnapshotContentStatus{SnapshotHandle: ptr("h1"), ReadyToUse: ptr(true)})),
 			&scriptDriver{}, nil, "", "delete h1", "patch volumesnapshotcontents", "", false},
+		{"deleted, driver answers NotFound: the snapshot is gone, finalizer removed",
+			dynContent(vscDeleting(), vscAnn(AnnBeingDeleted, "yes"), vscStatus(&crdv1.VolumeSnapshotContentStatus{SnapshotHandle: ptr("h1"), ReadyToUse: ptr(true)})),
+			&scriptDriver{del: status.Error(codes.NotFound, "no such snapshot")}, nil, "", "delete h1", "patch volumesnapshotcontents", "", false},
+		{"deleted, driver fails: finalizer kept",
+			dynContent(vscDeleting(), vscAnn(AnnBeingDeleted, "yes"), vscStatus(&crdv1.VolumeSnapshotContentStatus{SnapshotHandle: ptr("h1"), ReadyToUse: ptr(true)})),
+			&scriptDriver{del: unavailable}, nil, "Unavailable", "delete h1", "", "Warning SnapshotDeleteError", false},
 		{"deleted before any handle: CreateSnapshot tells, then delete",
 			dynContent(vscDeleting(), vscAnn(AnnBeingDeleted, "yes")), &scriptDriver{ready: true}, nil, "",
 			"create snapshot-uid1, delete h-snapshot-uid1", "patch volumesnapshotcontents/status, patch volumesnapshotcontents", "", false},
