@@ -120,22 +120,26 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	s.synced.Store(true)
 	logger.Info("CSI snapshotter started", "workers", s.opts.Workers)
 	// A driver on a real connection reports its loss; Run then stops the
-	// workers and returns the error, as the other controllers do.
-	var lossErr error
+	// workers and returns the error, as the other controllers do. The
+	// watcher hands its answer over a channel and is waited for: it may
+	// answer while ctx ends for another reason.
+	loss := make(chan error, 1)
 	if w, ok := s.drv.(lossWatcher); ok {
 		go func() {
-			if err := w.WatchLoss(ctx); err != nil {
-				lossErr = err
+			err := w.WatchLoss(ctx)
+			if err != nil {
 				cancel()
 			}
+			loss <- err
 		}()
+	} else {
+		loss <- nil
 	}
 	s.queue.run(ctx, s.opts.Workers)
+	cancel()
+	lossErr := <-loss
 	logger.Info("CSI snapshotter stopped")
-	if lossErr != nil {
-		return lossErr
-	}
-	return nil
+	return lossErr
 }
 
 // lossWatcher is implemented by drivers that can report a lost connection.

@@ -55,24 +55,10 @@ func main() {
 			if err != nil {
 				return err
 			}
-			// A lost driver connection stops the sidecar; the error makes
-			// the process exit and re-read the driver's capabilities.
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			lost := make(chan error, 1)
-			go func() {
-				err := env.Conn.WatchLoss(ctx)
-				lost <- err
-				if err != nil {
-					cancel()
-				}
-			}()
-			runErr := s.Run(ctx)
-			cancel()
-			if err := <-lost; err != nil {
-				return err
-			}
-			return runErr
+			// Run returns an error wrapping csiconn.ErrConnectionLost when
+			// the driver goes away: the process exits and, restarted,
+			// re-reads the driver's capabilities.
+			return s.Run(ctx)
 		},
 	}))
 }
