@@ -69,9 +69,13 @@ func NewController(opts ControllerOptions, kube kubernetes.Interface, snap snapc
 	if rec == nil {
 		rec = &record.FakeRecorder{}
 	}
+	met, err := newOpMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot controller: %w", err)
+	}
 	c := &Controller{
 		opts: opts, kube: kube, snap: snap, rec: rec,
-		metrics:  newOpMetrics(opts.Registerer),
+		metrics:  met,
 		freshVS:  newFresh[*crdv1.VolumeSnapshot](),
 		freshVSC: newFresh[*crdv1.VolumeSnapshotContent](),
 		freshPVC: newFresh[*v1.PersistentVolumeClaim](),

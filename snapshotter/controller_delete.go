@@ -18,7 +18,7 @@ import (
 // its content being deleted, deletes the content under policy Delete,
 // releases the source PVC and removes the finalizers that may go.
 func (c *Controller) deleteSnapshot(ctx context.Context, vs *crdv1.VolumeSnapshot) error {
-	c.metrics.start(opDelete, vs.UID, "unknown", typeOf(vs), c.opts.Clock.Now())
+	c.metrics.start(opDelete, vs.UID, driverUnknown, typeOf(vs), c.opts.Clock.Now())
 	vsc, err := c.content(contentNameOf(vs))
 	if err != nil {
 		return err

@@ -66,7 +66,7 @@ func (c *Controller) startCreateMetrics(vs *crdv1.VolumeSnapshot, class *crdv1.V
 	if vs.Status != nil && vs.Status.ReadyToUse != nil && *vs.Status.ReadyToUse {
 		return
 	}
-	driver, typ := "unknown", typeStatic
+	driver, typ := driverUnknown, typeStatic
 	if class != nil {
 		driver = class.Driver
 	}

@@ -38,7 +38,10 @@ func TestFresh(t *testing.T) {
 
 func TestOpMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := newOpMetrics(reg)
+	m, err := newOpMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Unix(100, 0)
 	m.start(opCreate, "u1", "drv", typeDynamic, t0)
 	m.start(opCreate, "u1", "drv", typeDynamic, t0.Add(time.Second)) // retries keep the first start

@@ -1,11 +1,14 @@
 package snapshotter
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/csi-kit/sidecars/internal/metricsutil"
 )
 
 // Operation names of snapshot_controller_operation_total_seconds.
@@ -19,7 +22,14 @@ const (
 
 	typeDynamic = "dynamic"
 	typeStatic  = "pre-provisioned"
+
+	driverUnknown = "unknown"
 )
+
+// maxDriverLabels bounds the distinct driver_name values: driver names
+// come from VolumeSnapshotClasses, and past the bound a new one is
+// reported as "other".
+const maxDriverLabels = 50
 
 // opMetrics times snapshot operations from their first observation to
 // their end, as upstream's snapshot_controller_operation_total_seconds
@@ -27,6 +37,7 @@ const (
 type opMetrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	drivers  *metricsutil.Bounded
 
 	mu      sync.Mutex
 	pending map[opKey]opStart
@@ -43,7 +54,9 @@ type opStart struct {
 	typ    string
 }
 
-func newOpMetrics(reg prometheus.Registerer) *opMetrics {
+// newOpMetrics registers the metrics on reg (nil: none). A controller
+// built again in the same process shares the collectors of the first.
+func newOpMetrics(reg prometheus.Registerer) (*opMetrics, error) {
 	m := &opMetrics{
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Subsystem: "snapshot_controller",
@@ -56,12 +69,17 @@ func newOpMetrics(reg prometheus.Registerer) *opMetrics {
 			Name:      "operations_in_flight",
 			Help:      "Total number of operations in flight",
 		}),
+		drivers: metricsutil.NewBounded(maxDriverLabels),
 		pending: map[opKey]opStart{},
 	}
-	if reg != nil {
-		reg.MustRegister(m.duration, m.inFlight)
+	var err error
+	if m.duration, err = metricsutil.Register(reg, m.duration); err != nil {
+		return nil, fmt.Errorf("registering snapshot controller metrics: %w", err)
 	}
-	return m
+	if m.inFlight, err = metricsutil.Register(reg, m.inFlight); err != nil {
+		return nil, fmt.Errorf("registering snapshot controller metrics: %w", err)
+	}
+	return m, nil
 }
 
 // start records the first observation of op on uid.
@@ -70,7 +88,7 @@ func (m *opMetrics) start(op string, uid types.UID, driver, typ string, now time
 	defer m.mu.Unlock()
 	k := opKey{op, uid}
 	if s, ok := m.pending[k]; ok {
-		if s.driver == "unknown" && driver != "unknown" {
+		if s.driver == driverUnknown && driver != driverUnknown {
 			s.driver = driver
 			m.pending[k] = s
 		}
@@ -91,7 +109,7 @@ func (m *opMetrics) finish(op string, uid types.UID, status string, now time.Tim
 	}
 	delete(m.pending, k)
 	m.inFlight.Set(float64(len(m.pending)))
-	m.duration.WithLabelValues(s.driver, op, status, s.typ).Observe(now.Sub(s.at).Seconds())
+	m.duration.WithLabelValues(m.drivers.Value(s.driver), op, status, s.typ).Observe(now.Sub(s.at).Seconds())
 }
 
 // gone ends every operation of a snapshot that left the cluster: delete

@@ -6,21 +6,25 @@ import (
 )
 
 // LegacyRegisterer puts a controller's metrics on the registry that the
-// metrics endpoint serves. Unregister is not supported.
+// metrics endpoint serves. Register returns an error, never panics: a
+// duplicate comes back as prometheus.AlreadyRegisteredError holding the
+// collector already there (metricsutil.Register reuses it).
 type LegacyRegisterer struct{}
 
 var _ prometheus.Registerer = LegacyRegisterer{}
 
-// Register registers c, panicking on a duplicate as MustRegister does.
+// Register registers c.
 func (LegacyRegisterer) Register(c prometheus.Collector) error {
-	legacyregistry.RawMustRegister(c)
-	return nil
+	return legacyregistry.Registerer().Register(c)
 }
 
-// MustRegister registers cs.
+// MustRegister registers cs and panics on an error, as the
+// prometheus.Registerer contract says; library code calls Register.
 func (LegacyRegisterer) MustRegister(cs ...prometheus.Collector) {
-	legacyregistry.RawMustRegister(cs...)
+	legacyregistry.Registerer().MustRegister(cs...)
 }
 
-// Unregister does nothing and reports false.
-func (LegacyRegisterer) Unregister(prometheus.Collector) bool { return false }
+// Unregister removes c.
+func (LegacyRegisterer) Unregister(c prometheus.Collector) bool {
+	return legacyregistry.Registerer().Unregister(c)
+}
