@@ -52,6 +52,9 @@ type claimState struct {
 	blocked         bool      // waiting for the pods using it to go
 	modifyUncertain bool      // a modify call ended without a final answer
 	modifySeen      bool      // this process has handled the PVC's class
+	// refusedSize is the last size refused as too large, so that its
+	// warning is emitted once per size, not on every resync.
+	refusedSize string
 	// modifyInfeasibleAt is when the last infeasible modify answer came.
 	modifyInfeasibleAt time.Time
 }
@@ -61,6 +64,7 @@ var zeroTime time.Time
 // resetResize forgets the resize history after a finished resize.
 func (s *claimState) resetResize() {
 	s.finalError, s.infeasibleAt, s.failedInUse, s.blocked = false, zeroTime, false, false
+	s.refusedSize = ""
 }
 
 // New checks the options and prepares a Resizer; nothing starts until Run.

@@ -2,6 +2,7 @@ package resizer
 
 import (
 	"fmt"
+	"math"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -28,6 +29,9 @@ const (
 	// carries controller resize state (in progress, infeasible, or
 	// allocatedResources above capacity). Clear it; no CSI call.
 	MarkDone
+	// RefuseSize: the target has more bytes than CSI's int64 can carry (the
+	// API server accepts, say, 10E). Warn on the PVC; no CSI call, no write.
+	RefuseSize
 )
 
 func (a Action) String() string {
@@ -42,6 +46,8 @@ func (a Action) String() string {
 		return "Recover"
 	case MarkDone:
 		return "MarkDone"
+	case RefuseSize:
+		return "RefuseSize"
 	}
 	return fmt.Sprintf("Action(%d)", int(a))
 }
@@ -225,6 +231,9 @@ func Decide(in Input) Decision {
 	if stop {
 		return Decision{Action: None, Target: target, Reason: why}
 	}
+	if _, ok := Bytes(target); !ok {
+		return Decision{Action: RefuseSize, Target: target, Reason: SizeTooLarge(target)}
+	}
 	if s.Status == v1.PersistentVolumeClaimControllerResizeInfeasible && s.HasAllocated &&
 		s.Allocated.Cmp(target) == 0 && in.InfeasibleBackoff {
 		return Decision{Action: None, Target: target, Backoff: true,
@@ -269,4 +278,22 @@ func CapacityAfterExpand(target resource.Quantity, got int64) (q resource.Quanti
 		return target.DeepCopy(), false
 	}
 	return *resource.NewQuantity(got, resource.BinarySI), true
+}
+
+// maxBytes is the largest size a CSI CapacityRange can carry.
+var maxBytes = *resource.NewQuantity(math.MaxInt64, resource.DecimalSI)
+
+// Bytes returns q in bytes, rounded up, and whether it fits in the int64 of
+// CSI's CapacityRange. Quantity.Value wraps sizes above math.MaxInt64 (10E
+// gives 0, 9223372036854775808 a negative number): never send those.
+func Bytes(q resource.Quantity) (int64, bool) {
+	if q.Sign() <= 0 || q.Cmp(maxBytes) > 0 {
+		return 0, false
+	}
+	return q.Value(), true
+}
+
+// SizeTooLarge explains why q is refused.
+func SizeTooLarge(q resource.Quantity) string {
+	return fmt.Sprintf("requested size %s is not a positive number of bytes below %d (about 8Ei), the most a CSI driver can be asked for: lower the request", q.String(), int64(math.MaxInt64))
 }

@@ -1,6 +1,7 @@
 package resizer
 
 import (
+	"math"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -92,6 +93,19 @@ func TestDecide(t *testing.T) {
 			in: Input{PVC: claim("3G", "3G", "3G", crip), PV: volume("3G"), ControllerExpansion: true}, want: MarkDone, wantTarget: "3G"},
 		{name: "request at capacity, node step pending: none",
 			in: Input{PVC: claim("3G", "3G", "5G", nrp), PV: volume("5G"), ControllerExpansion: true}, want: None},
+		// sizes above math.MaxInt64 bytes: refused, never sent wrapped
+		{name: "request 10E does not fit in int64 bytes",
+			in: Input{PVC: claim("10E", "1Gi", "", ""), PV: volume("1Gi"), ControllerExpansion: true}, want: RefuseSize, wantTarget: "10E"},
+		{name: "request of 2^63 bytes does not fit",
+			in: Input{PVC: claim("9223372036854775808", "1Gi", "", ""), PV: volume("1Gi"), ControllerExpansion: true}, want: RefuseSize, wantTarget: "9223372036854775808"},
+		{name: "request 10E, node-only driver",
+			in: Input{PVC: claim("10E", "1Gi", "", ""), PV: volume("1Gi")}, want: RefuseSize, wantTarget: "10E"},
+		{name: "request 10E after an infeasible 10E",
+			in: Input{PVC: claim("10E", "1Gi", "10E", cri), PV: volume("1Gi"), ControllerExpansion: true}, want: RefuseSize, wantTarget: "10E"},
+		{name: "request of math.MaxInt64 bytes fits",
+			in: Input{PVC: claim("9223372036854775807", "1Gi", "", ""), PV: volume("1Gi"), ControllerExpansion: true}, want: ExpandInController, wantTarget: "9223372036854775807"},
+		{name: "request raised to 10E while a resize to 2Gi is in progress: finish 2Gi first",
+			in: Input{PVC: claim("10E", "1Gi", "2Gi", crip), PV: volume("1Gi"), ControllerExpansion: true}, want: ExpandInController, wantTarget: "2Gi"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.in.DriverName = testDriver
@@ -106,6 +120,27 @@ func TestDecide(t *testing.T) {
 				t.Errorf("Target = %s (%s), want %s", d.Target.String(), d.Reason, tc.wantTarget)
 			}
 		})
+	}
+}
+
+func TestBytes(t *testing.T) {
+	for _, tc := range []struct {
+		q      string
+		want   int64
+		wantOK bool
+	}{
+		{"1Gi", 1 << 30, true},
+		{"1.5", 2, true}, // rounded up
+		{"9223372036854775807", math.MaxInt64, true},
+		{"9223372036854775808", 0, false}, // Value() wraps it negative
+		{"8Ei", math.MaxInt64, true}, // parsing clamps binary sizes to MaxInt64
+		{"10E", 0, false}, // Value() wraps it to 0
+		{"0", 0, false},
+	} {
+		got, ok := Bytes(resource.MustParse(tc.q))
+		if got != tc.want || ok != tc.wantOK {
+			t.Errorf("Bytes(%s) = %d, %v; want %d, %v", tc.q, got, ok, tc.want, tc.wantOK)
+		}
 	}
 }
 

@@ -56,6 +56,9 @@ func (r *Resizer) syncResize(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 	}
 	logger.V(2).Info("Resizing", "action", d.Action, "target", d.Target.String(), "reason", d.Reason)
 	switch {
+	case d.Action == RefuseSize:
+		r.refuseSize(ctx, pvc, pv, d.Target)
+		return pvc, pv, nil
 	case d.Action == MarkDone:
 		got, err := r.patchPVC(ctx, pvc, MarkDoneAt(pvc, d.Target), false)
 		if err != nil {
@@ -72,6 +75,11 @@ func (r *Resizer) syncResize(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 func (r *Resizer) expandInController(ctx context.Context, pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVolume, target resource.Quantity) (*v1.PersistentVolumeClaim, *v1.PersistentVolume, error) {
 	if pv.Spec.CSI.VolumeHandle == "" {
 		r.recorder.Event(pvc, v1.EventTypeWarning, EventResizeFailed, fmt.Sprintf("resize volume %q by resizer %q failed: %v", pv.Name, r.name, errNoHandle))
+		return pvc, pv, nil
+	}
+	bytes, ok := Bytes(target)
+	if !ok { // Decide refuses these already; never send a wrapped size
+		r.refuseSize(ctx, pvc, pv, target)
 		return pvc, pv, nil
 	}
 	if blocked, err := r.inUseGate(ctx, pvc, target); blocked || err != nil {
@@ -98,7 +106,7 @@ func (r *Resizer) expandInController(ctx context.Context, pvc *v1.PersistentVolu
 	}
 	callCtx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	got, nodeExpansion, err := r.drv.ExpandVolume(callCtx, ExpandRequest{
-		VolumeID: pv.Spec.CSI.VolumeHandle, RequiredBytes: target.Value(), Capability: capability, Secrets: secrets,
+		VolumeID: pv.Spec.CSI.VolumeHandle, RequiredBytes: bytes, Capability: capability, Secrets: secrets,
 	})
 	cancel()
 	if err != nil {
@@ -110,6 +118,21 @@ func (r *Resizer) expandInController(ctx context.Context, pvc *v1.PersistentVolu
 			"CSI driver %q reported capacity %d bytes after expanding %q to %s; recording %s", r.name, got, pv.Name, target.String(), capacity.String()))
 	}
 	return r.finish(ctx, pvc, pv, target, capacity, nodeExpansion, false)
+}
+
+// refuseSize warns, once per size, that target cannot be sent to a CSI
+// driver. Nothing is written: a new request brings the PVC back.
+func (r *Resizer) refuseSize(ctx context.Context, pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVolume, target resource.Quantity) {
+	var warned bool
+	r.withState(pvc.UID, func(s *claimState) {
+		warned = s.refusedSize == target.String()
+		s.refusedSize = target.String()
+	})
+	klog.FromContext(ctx).Info("Resize refused", "target", target.String(), "warned", warned)
+	if !warned {
+		r.recorder.Event(pvc, v1.EventTypeWarning, EventResizeFailed,
+			fmt.Sprintf("resize volume %q by resizer %q refused: %s", pv.Name, r.name, SizeTooLarge(target)))
+	}
 }
 
 // finish records a done controller step (or a node-only expansion): PV
