@@ -296,8 +296,8 @@ func claimDeletion(in *Input) []Finding {
 	}
 	if hasFinalizer(pvc.Finalizers, finalizerIntent) {
 		f := Finding{Severity: Warning, Reason: ReasonProvisioningCleanup,
-			Message: fmt.Sprintf("the claim was deleted while its volume %q was being created; the provisioner deletes that volume on the backend before it lets the claim go", pvc.Annotations[annProvisioningVolume]),
-			Action:  "wait; if it lasts, read the provisioner's ProvisioningFailed events and logs"}
+			Message: fmt.Sprintf("the claim carries %s (volume %q) from an earlier csi-kit version; a running provisioner moves it to a provisioning record in its own namespace and removes the finalizer", finalizerIntent, pvc.Annotations[annProvisioningVolume]),
+			Action:  "make sure the provisioner runs; a ProvisioningRecordIgnored event means a user wrote the finalizer, which the provisioner removes"}
 		if e := latestEvent(in.Events, string(KindPVC), pvc.Name, eventProvisioningFailed); e != nil {
 			f.Severity, f.Message = Error, f.Message+"; last failure: "+e.Message
 		}

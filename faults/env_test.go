@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/csi-kit/sidecars/csiconn"
@@ -138,7 +139,14 @@ func provisionerOptions(opts provisioner.Options) provisioner.Options {
 // event recorder (stopped at cleanup).
 func (e *env) newProvisioner(opts provisioner.Options, conn *csiconn.Conn) *provisioner.Provisioner {
 	e.t.Helper()
-	client := kubernetes.NewForConfigOrDie(cp.Config())
+	return e.newProvisionerWith(opts, conn, cp.Config())
+}
+
+// newProvisionerWith is newProvisioner whose API client uses cfg (to inject
+// API faults).
+func (e *env) newProvisionerWith(opts provisioner.Options, conn *csiconn.Conn, cfg *rest.Config) *provisioner.Provisioner {
+	e.t.Helper()
+	client := kubernetes.NewForConfigOrDie(cfg)
 	rec, stopRec, err := kube.RecorderFor(client, "csi-provisioner")
 	if err != nil {
 		e.t.Fatal(err)

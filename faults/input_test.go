@@ -46,7 +46,9 @@ func badClasses(ns string, rng *rand.Rand) map[string]map[string]string {
 }
 
 var (
-	oddSizes       = []string{"1", "1m", "0.5Gi", "1Mi", "3Gi", "1Ei", "999999Pi", "1e15", "7", "100Ti"}
+	oddSizes       = []string{"1", "1m", "0.5Gi", "1Mi", "3Gi", "1Ei", "999999Pi", "1e15", "7", "100Ti",
+		// Beyond int64 bytes: accepted by the API server, refused by us.
+		"10E", "9300000000000000000", "100Ei"}
 	oddAnnotations = []func(rng *rand.Rand) (string, string){
 		func(rng *rand.Rand) (string, string) { return fmt.Sprintf("example.com/k%d", rng.Intn(100)), "junk" },
 		func(rng *rand.Rand) (string, string) { return "example.com/secret", "creds" },
@@ -154,7 +156,11 @@ func TestGeneratedBadInput(t *testing.T) {
 	// with slack for requeues caused by the provisioner's own writes.
 	calls := map[string]int{}
 	for _, r := range e.drv.Requests("CreateVolume") {
-		calls[r.(*csi.CreateVolumeRequest).GetName()]++
+		req := r.(*csi.CreateVolumeRequest)
+		calls[req.GetName()]++
+		if b := req.GetCapacityRange().GetRequiredBytes(); b <= 0 {
+			t.Errorf("CreateVolume %s asked for %d bytes: a size beyond int64 was wrapped or dropped", req.GetName(), b)
+		}
 	}
 	bound := 4 + int(time.Since(start)/opts.RetryIntervalMax) + 4
 	most, mostName := 0, ""

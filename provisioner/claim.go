@@ -41,7 +41,7 @@ func (p *Provisioner) syncClaim(ctx context.Context, key string) error {
 		}
 	}
 	class := p.classFor(pvc)
-	action, why := decideClaim(pvc, class, p.name, p.pvFor(pvc) != nil)
+	action, why := decideClaim(pvc, class, p.name, p.provisioned.has(pvc.UID) || p.pvFor(pvc) != nil)
 	if p.node != nil {
 		action, why = decideNodeClaim(action, why, pvc, class, p.node.name, p.opts.NodeDeployment.ImmediateBinding)
 	}
@@ -132,7 +132,7 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 		case state == stateBackground || ctx.Err() != nil:
 			// The volume may exist: record that before anything else.
 			_ = p.keepRecord(ctx, newRecord(pvc, a, ""))
-		case provesAbsence(err, a.req):
+		case provesAbsence(err):
 			if derr := p.dropRecord(ctx, pvc.UID); derr != nil {
 				logger.V(2).Info("Could not drop the provisioning record", "err", derr)
 			}
@@ -186,6 +186,7 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 			return p.failed(ctx, pvc, fmt.Errorf("PV %s of this claim is being deleted; a new volume is provisioned once it is gone", pv.Name), stateBackground)
 		}
 	}
+	p.provisioned.add(pvc.UID)
 	if err := p.dropRecord(ctx, pvc.UID); err != nil {
 		p.recordQueue.AddRateLimited(string(pvc.UID)) // the PV exists: the worker drops it
 	}

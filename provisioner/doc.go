@@ -46,7 +46,8 @@
 //     csi_kit_provisioner_record_cleanup_failures_total on each failure.
 //     Only an answer that proves absence ends a cleanup without a delete:
 //     a final answer to the identical request other than ALREADY_EXISTS
-//     (and other than NOT_FOUND when the request has a content source).
+//     (a compliant plugin answers OK for an existing volume of the name
+//     whose capacity, capabilities, parameters and topology match).
 //   - No claim and no namespace ever waits for the provisioner: records are
 //     not on the claim, and the cleanup needs neither the claim, its class,
 //     its data source nor its secret (it carries a copy).

@@ -68,6 +68,9 @@ type Provisioner struct {
 	recordsOff  bool // no RBAC for records (set by Run before the workers start)
 	// deletedVolumes: PVs whose volume this process deleted (see uidSet).
 	deletedVolumes uidSet
+	// provisioned: claims whose PV this process created, until the claim
+	// is seen bound or deleted (the PV informer may lag behind our write).
+	provisioned uidSet
 	started        atomic.Bool
 	capacity       *capacityController
 
@@ -306,6 +309,9 @@ func (p *Provisioner) enqueueClaim(o any) {
 	if pvc.DeletionTimestamp != nil && p.records.get(pvc.UID) != nil {
 		p.recordQueue.Add(string(pvc.UID))
 	}
+	if pvc.Spec.VolumeName != "" {
+		p.provisioned.remove(pvc.UID)
+	}
 	// Bound claims need work only when deleted with one of our finalizers.
 	if pvc.Spec.VolumeName != "" && (pvc.DeletionTimestamp == nil ||
 		!hasFinalizer(pvc.Finalizers, FinalizerIntent) && !hasFinalizer(pvc.Finalizers, FinalizerCloneSource)) {
@@ -321,6 +327,7 @@ func (p *Provisioner) claimDeleted(o any) {
 	if pvc, ok := o.(*v1.PersistentVolumeClaim); ok {
 		p.forgetTopology(string(pvc.UID))
 		p.forgetTake(string(pvc.UID))
+		p.provisioned.remove(pvc.UID)
 		if p.records.get(pvc.UID) != nil {
 			p.recordQueue.Add(string(pvc.UID))
 		}

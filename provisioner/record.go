@@ -250,8 +250,12 @@ func (p *Provisioner) keepRecord(ctx context.Context, rec *provRecord) error {
 	if err != nil {
 		klog.FromContext(ctx).Error(err, "Could not write the provisioning record; retrying", "volume", rec.meta.VolumeName)
 		p.recordQueue.AddRateLimited(string(uid))
+		return err
 	}
-	return err
+	// The claim may be gone already (deleted before the record existed, so
+	// no claim event will bring the record to the worker).
+	p.recordQueue.Add(string(uid))
+	return nil
 }
 
 // saveRecord writes rec (create, or update of the one stored).
@@ -297,22 +301,14 @@ func (p *Provisioner) dropRecord(ctx context.Context, uid types.UID) error {
 }
 
 // provesAbsence reports whether err, the answer to the identical
-// CreateVolume request, proves that no volume of that name exists: a final
-// answer (the driver would have returned an existing compatible volume),
-// except ALREADY_EXISTS (a volume of that name exists) and, for a request
-// with a content source, NOT_FOUND (the source may be gone while the
-// volume exists, for a driver that checks the source first).
-func provesAbsence(err error, req *csi.CreateVolumeRequest) bool {
-	if err == nil || csiconn.Classify(csiconn.OpCreateVolume, err) == csiconn.Transient {
-		return false
-	}
-	switch csiconn.Code(err) {
-	case codes.AlreadyExists:
-		return false
-	case codes.NotFound:
-		return req.GetVolumeContentSource() == nil
-	}
-	return true
+// CreateVolume request, proves that no volume of that name exists: any
+// final answer but ALREADY_EXISTS. The CSI spec makes a plugin answer OK
+// for an existing volume of that name whose capacity, capabilities,
+// parameters and topology match, whatever else (a content source since
+// deleted included); ALREADY_EXISTS says a volume of that name exists.
+func provesAbsence(err error) bool {
+	return err != nil && csiconn.Classify(csiconn.OpCreateVolume, err) != csiconn.Transient &&
+		csiconn.Code(err) != codes.AlreadyExists
 }
 
 // errBusy: a CreateVolume of the claim is in flight in this process.
@@ -372,7 +368,7 @@ func (p *Provisioner) cleanupRecord(ctx context.Context, rec *provRecord) error 
 		resp, err := p.ctrl.CreateVolume(callCtx, rec.request())
 		cancel()
 		if err != nil {
-			if provesAbsence(err, rec.req) {
+			if provesAbsence(err) && !rec.meta.Rebuilt {
 				logger.V(2).Info("No volume to clean up", "err", err)
 				return nil
 			}

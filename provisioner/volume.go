@@ -172,9 +172,9 @@ func (p *Provisioner) deletionSecrets(ctx context.Context, pv *v1.PersistentVolu
 	return params.FetchSecret(ctx, p.kube.CoreV1(), ref)
 }
 
-// uidSet remembers the PVs whose volume this process deleted, until the
-// informer reports the PV gone: a sync from a stale cached copy must not
-// call DeleteVolume again.
+// uidSet is a set of object UIDs: what this process wrote that its
+// informers may not show yet (a stale cached copy must not make it act
+// twice), kept until an informer event shows the write.
 type uidSet struct {
 	mu sync.Mutex
 	m  map[types.UID]bool
