@@ -7,7 +7,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/provisioner"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"

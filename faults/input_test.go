@@ -46,7 +46,7 @@ func badClasses(ns string, rng *rand.Rand) map[string]map[string]string {
 }
 
 var (
-	oddSizes       = []string{"1", "1m", "0.5Gi", "1Mi", "3Gi", "1Ei", "999999Pi", "1e15", "7", "100Ti",
+	oddSizes = []string{"1", "1m", "0.5Gi", "1Mi", "3Gi", "1Ei", "999999Pi", "1e15", "7", "100Ti",
 		// Beyond int64 bytes: accepted by the API server, refused by us.
 		"10E", "9300000000000000000", "100Ei"}
 	oddAnnotations = []func(rng *rand.Rand) (string, string){

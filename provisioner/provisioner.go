@@ -71,8 +71,8 @@ type Provisioner struct {
 	// provisioned: claims whose PV this process created, until the claim
 	// is seen bound or deleted (the PV informer may lag behind our write).
 	provisioned uidSet
-	started        atomic.Bool
-	capacity       *capacityController
+	started     atomic.Bool
+	capacity    *capacityController
 
 	// topoCache keeps the requirement of a claim between attempts so that
 	// retries send identical requests; keyed by claim UID.
