@@ -171,7 +171,7 @@ func (r *Resizer) Run(ctx context.Context) error {
 		reflected := make(chan struct{})
 		go func() {
 			defer close(reflected)
-			runPodWatch(ctx, r.kube, r.pods)
+			runPodWatch(ctx, r.kube, r.pods, r.opts.Clock)
 		}()
 		defer func() { <-reflected }()
 		defer cancel()

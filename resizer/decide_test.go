@@ -133,8 +133,8 @@ func TestBytes(t *testing.T) {
 		{"1.5", 2, true}, // rounded up
 		{"9223372036854775807", math.MaxInt64, true},
 		{"9223372036854775808", 0, false}, // Value() wraps it negative
-		{"8Ei", math.MaxInt64, true}, // parsing clamps binary sizes to MaxInt64
-		{"10E", 0, false}, // Value() wraps it to 0
+		{"8Ei", math.MaxInt64, true},      // parsing clamps binary sizes to MaxInt64
+		{"10E", 0, false},                 // Value() wraps it to 0
 		{"0", 0, false},
 	} {
 		got, ok := Bytes(resource.MustParse(tc.q))

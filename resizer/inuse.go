@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/csi-kit/sidecars/internal/kube"
 )
@@ -140,34 +141,54 @@ func (t *podTracker) replace(seen map[string]bool) {
 // page is read, so memory does not grow with the number of pods.
 const podListPage = 500
 
+// Relist backoff of runPodWatch. A relist after a watch that made progress
+// is immediate when the API server has forgotten the resource version (410
+// Gone, Expired), and waits podRelistDelayStart after any other error. Each
+// further failure without progress in between waits twice as long, up to
+// podRelistDelayMax, so a continue token or resource version that keeps
+// expiring cannot make the tracker list every pod in a hot loop.
+const (
+	podRelistDelayStart = time.Second
+	podRelistDelayMax   = 30 * time.Second
+)
+
 // runPodWatch keeps t current until ctx ends: a paged list (a consistent
 // snapshot), then a watch from its resource version, re-opened where it
 // left off when it ends, and a new list when the API server has forgotten
 // that version. A client-go reflector would hold the whole list (every
-// pod, decoded) at once; this holds one page.
-func runPodWatch(ctx context.Context, client kubernetes.Interface, t *podTracker) {
+// pod, decoded) at once; this holds one page. Waits use clk.
+func runPodWatch(ctx context.Context, client kubernetes.Interface, t *podTracker, clk clock.Clock) {
 	logger := klog.FromContext(ctx)
-	delay := time.Second
+	var delay time.Duration // 0: the last watch made progress
 	for ctx.Err() == nil {
 		rv, err := listPods(ctx, client, t)
-		if err == nil {
-			delay = time.Second
-		}
 		for err == nil && ctx.Err() == nil {
-			rv, err = watchPods(ctx, client, t, rv)
+			start := clk.Now()
+			var events int
+			rv, events, err = watchPods(ctx, client, t, rv)
+			if events > 0 || clk.Since(start) >= podRelistDelayMax {
+				delay = 0
+			}
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
-			logger.Info("Pod watch failed; listing again", "err", err, "after", delay)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			delay = min(2*delay, 30*time.Second)
+		expired := apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
+		if expired && delay == 0 {
+			logger.V(2).Info("Pod list or watch expired; listing again", "err", err)
+			delay = podRelistDelayStart
+			continue
 		}
+		wait := max(delay, podRelistDelayStart)
+		logger.Info("Pod list or watch failed; listing again", "err", err, "after", wait)
+		timer := clk.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C():
+		}
+		delay = min(2*wait, podRelistDelayMax)
 	}
 }
 
@@ -195,32 +216,33 @@ func listPods(ctx context.Context, client kubernetes.Interface, t *podTracker) (
 }
 
 // watchPods applies pod events from rv on until the watch ends; it returns
-// the last resource version seen and nil (watch again from there) or an
-// error (list again).
-func watchPods(ctx context.Context, client kubernetes.Interface, t *podTracker, rv string) (string, error) {
+// the last resource version seen, how many events came (bookmarks
+// included), and nil (watch again from there) or an error (list again).
+func watchPods(ctx context.Context, client kubernetes.Interface, t *podTracker, rv string) (_ string, events int, _ error) {
 	timeout := int64(300 + rand.IntN(300))
 	w, err := client.CoreV1().Pods(metav1.NamespaceAll).Watch(ctx, metav1.ListOptions{
 		ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
 	if err != nil {
-		return rv, err
+		return rv, 0, err
 	}
 	defer w.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return rv, nil
+			return rv, events, nil
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				return rv, nil
+				return rv, events, nil
 			}
 			switch ev.Type {
 			case watch.Error:
-				return rv, apierrors.FromObject(ev.Object)
+				return rv, events, apierrors.FromObject(ev.Object)
 			case watch.Added, watch.Modified:
 				t.onPod(ev.Object)
 			case watch.Deleted:
 				t.onDelete(ev.Object)
 			}
+			events++
 			if m, err := meta.Accessor(ev.Object); err == nil && m.GetResourceVersion() != "" {
 				rv = m.GetResourceVersion()
 			}

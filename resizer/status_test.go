@@ -1,7 +1,6 @@
 package resizer
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 )
 
 var now = metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
@@ -266,52 +264,5 @@ func TestAddRemovePods(t *testing.T) {
 	tr.onPod(eph)
 	if !tr.InUse("ns/web-data") {
 		t.Error("ephemeral volume claim must be tracked")
-	}
-}
-
-// TestPodWatch: the tracker fed by the paged list and the watch. Pods that
-// use no claim are not kept; a pod deleted while watched frees its claim.
-func TestPodWatch(t *testing.T) {
-	pod := func(name string, claims ...string) *v1.Pod {
-		p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Status: v1.PodStatus{Phase: v1.PodRunning}}
-		for _, c := range claims {
-			p.Spec.Volumes = append(p.Spec.Volumes, v1.Volume{Name: c, VolumeSource: v1.VolumeSource{
-				PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: c}}})
-		}
-		return p
-	}
-	client := fake.NewClientset(pod("a", "c1"), pod("web"), pod("b", "c2"))
-	freed := make(chan string, 10)
-	tr := newPodTracker(func(k string) { freed <- k })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); runPodWatch(ctx, client, tr) }()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-tr.synced:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first list never completed")
-	}
-	tr.mu.Lock()
-	kept := len(tr.byPod)
-	tr.mu.Unlock()
-	if kept != 2 || !tr.InUse("ns/c1") || !tr.InUse("ns/c2") {
-		t.Errorf("kept %d pods (want the 2 that use claims); c1 %v, c2 %v", kept, tr.InUse("ns/c1"), tr.InUse("ns/c2"))
-	}
-	if err := client.CoreV1().Pods("ns").Delete(ctx, "a", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case k := <-freed:
-		if k != "ns/c1" {
-			t.Errorf("freed %s, want ns/c1", k)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("deleting the pod did not free its claim")
-	}
-	// A relist that no longer has b frees c2.
-	tr.replace(map[string]bool{})
-	if tr.InUse("ns/c2") {
-		t.Error("a relist without b must free c2")
 	}
 }
