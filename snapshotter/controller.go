@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -217,7 +218,10 @@ func (c *Controller) contentDeleted(obj any) {
 
 // pvcChanged wakes the snapshots a PVC matters to: those cut from it
 // (it may have appeared, been bound, or be waiting for its finalizer to go)
-// and the one it restores from (its deletion may be waiting).
+// and the one it restores from (its deletion may be waiting). A deleted
+// PVC holding the pvc-as-source finalizer is re-checked on its own: no
+// snapshot may need it (a user can write the finalizer), and it must not
+// hang then.
 func (c *Controller) pvcChanged(obj any) {
 	obj = kube.Unwrap(obj)
 	pvc, ok := obj.(*v1.PersistentVolumeClaim)
@@ -227,6 +231,9 @@ func (c *Controller) pvcChanged(obj any) {
 	items, _ := c.vsIndex.ByIndex(indexBySource, pvc.Namespace+"/"+pvc.Name)
 	for _, it := range items {
 		c.enqueueSnapshot(it)
+	}
+	if pvc.DeletionTimestamp != nil && slices.Contains(pvc.Finalizers, FinalizerPVCAsSource) {
+		c.vsQueue.add(pvcKeyPrefix + pvc.Namespace + "/" + pvc.Name)
 	}
 	for _, ds := range []*v1.TypedLocalObjectReference{pvc.Spec.DataSource, typedRef(pvc.Spec.DataSourceRef)} {
 		if ds != nil && ds.Kind == "VolumeSnapshot" {
