@@ -46,6 +46,16 @@ func RegisterFlags(fs *flag.FlagSet, f *Flags) {
 	fs.Var(labelsValue{m: &f.Options.Labels}, "leader-election-labels", "Labels for the Lease, as key:value,key2:value2.")
 }
 
+// ReleaseOnExitGate is the upstream feature gate that decides whether a
+// stopping leader releases its Lease. Unlike upstream, where it is off by
+// default, this package releases unless the gate is set to false.
+const ReleaseOnExitGate = "ReleaseLeaderElectionOnExit"
+
+// SetReleaseOnExit applies --feature-gates=ReleaseLeaderElectionOnExit=v:
+// false keeps the Lease when the process stops (Options.KeepOnCancel), so a
+// standby takes over only when it expires.
+func (f *Flags) SetReleaseOnExit(v bool) { f.Options.KeepOnCancel = !v }
+
 // Check validates the parsed values and returns every problem at once.
 // Election timings are only checked when election is enabled.
 func (f *Flags) Check() error {

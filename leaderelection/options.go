@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"k8s.io/utils/clock"
 )
 
 // Options configures an Elector. A zero field means "use the default".
@@ -24,29 +25,46 @@ type Options struct {
 	// LeaseDuration a standby waits before taking over a lease that is not
 	// renewed; default 15s.
 	LeaseDuration time.Duration
-	// RenewDeadline is how long the leader retries renewing before giving
-	// up; default 10s.
+	// RenewDeadline bounds the leader's term: its work context ends renew
+	// deadline after the start of its last successful renewal, before any
+	// release is tried. Must be at least 1s (stopMargin) below
+	// LeaseDuration: that difference is the time the work has to stop
+	// before a standby may start. Default 10s.
 	RenewDeadline time.Duration
 	// RetryPeriod between attempts to acquire or renew; default 5s.
 	RetryPeriod time.Duration
 	// HealthTimeout is how far past the lease expiry the health check
 	// tolerates a leader that has not renewed; default 20s.
 	HealthTimeout time.Duration
-	// KeepOnCancel disables releasing the Lease when ctx is cancelled
-	// (release is the default: a planned handover then takes about one
-	// retry period instead of a full lease duration).
+	// KeepOnCancel disables releasing the Lease when Run stops leading of
+	// its own accord (ctx cancelled or work returned). Release is the
+	// default: a planned handover then takes milliseconds instead of a
+	// full lease duration. The binaries set it from
+	// --feature-gates=ReleaseLeaderElectionOnExit=false.
 	KeepOnCancel bool
+	// ReleaseTimeout bounds the release, which is tried only after the
+	// work has returned; default 2s.
+	ReleaseTimeout time.Duration
+	// Clock times renewals, terms and polls; default: the real clock.
+	Clock clock.WithTicker
 	// Labels are set on the Lease object.
 	Labels map[string]string
 }
 
 // Defaults, equal to the upstream sidecars'.
 const (
-	DefaultLeaseDuration = 15 * time.Second
-	DefaultRenewDeadline = 10 * time.Second
-	DefaultRetryPeriod   = 5 * time.Second
-	DefaultHealthTimeout = 20 * time.Second
+	DefaultLeaseDuration  = 15 * time.Second
+	DefaultRenewDeadline  = 10 * time.Second
+	DefaultRetryPeriod    = 5 * time.Second
+	DefaultHealthTimeout  = 20 * time.Second
+	DefaultReleaseTimeout = 2 * time.Second
 )
+
+// stopMargin is the least time between the end of a leader's term (renew
+// deadline after its last successful renewal started) and the earliest
+// moment a standby may take over (lease duration after it saw that
+// renewal): the time the work has to stop.
+const stopMargin = time.Second
 
 // jitterFactor is client-go's: renew deadline must exceed retry × 1.2.
 const jitterFactor = 1.2
@@ -66,6 +84,12 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.HealthTimeout == 0 {
 		o.HealthTimeout = DefaultHealthTimeout
+	}
+	if o.ReleaseTimeout == 0 {
+		o.ReleaseTimeout = DefaultReleaseTimeout
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
 	}
 	if o.Namespace == "" {
 		o.Namespace = defaultNamespace()
@@ -91,8 +115,9 @@ func (o Options) Validate() error {
 	if o.RetryPeriod <= 0 {
 		errs = append(errs, fmt.Errorf("retry period %v must be positive", o.RetryPeriod))
 	}
-	if o.LeaseDuration > 0 && o.RenewDeadline > 0 && o.LeaseDuration <= o.RenewDeadline {
-		errs = append(errs, fmt.Errorf("lease duration %v must be greater than renew deadline %v", o.LeaseDuration, o.RenewDeadline))
+	if o.LeaseDuration > 0 && o.RenewDeadline > 0 && o.LeaseDuration-o.RenewDeadline < stopMargin {
+		errs = append(errs, fmt.Errorf("lease duration %v must exceed renew deadline %v by at least %v, the time the work has to stop before a standby may take over",
+			o.LeaseDuration, o.RenewDeadline, stopMargin))
 	}
 	if o.RenewDeadline > 0 && o.RetryPeriod > 0 && float64(o.RenewDeadline) <= jitterFactor*float64(o.RetryPeriod) {
 		errs = append(errs, fmt.Errorf("renew deadline %v must be greater than %.1f × retry period %v (= %v)",
@@ -100,6 +125,9 @@ func (o Options) Validate() error {
 	}
 	if o.LeaseDuration > 0 && o.LeaseDuration%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("lease duration %v must be whole seconds (the Lease stores seconds)", o.LeaseDuration))
+	}
+	if o.ReleaseTimeout < 0 {
+		errs = append(errs, fmt.Errorf("release timeout %v must not be negative", o.ReleaseTimeout))
 	}
 	if o.HealthTimeout < 0 {
 		errs = append(errs, fmt.Errorf("health timeout %v must not be negative", o.HealthTimeout))

@@ -40,12 +40,16 @@ func TestValidate(t *testing.T) {
 	}{
 		{"defaults", Options{LockName: "x"}, nil},
 		{"no lock", Options{}, []string{"LockName is empty"}},
-		{"lease not above renew", Options{LockName: "x", LeaseDuration: 10 * time.Second}, []string{"lease duration 10s must be greater than renew deadline 10s"}},
+		{"lease not above renew", Options{LockName: "x", LeaseDuration: 10 * time.Second}, []string{"lease duration 10s must exceed renew deadline 10s by at least 1s"}},
+		{"lease less than 1s above renew", Options{LockName: "x", LeaseDuration: 11 * time.Second, RenewDeadline: 10500 * time.Millisecond},
+			[]string{"lease duration 11s must exceed renew deadline 10.5s by at least 1s"}},
+		{"lease exactly 1s above renew", Options{LockName: "x", LeaseDuration: 11 * time.Second}, nil},
+		{"negative release timeout", Options{LockName: "x", ReleaseTimeout: -time.Second}, []string{"release timeout -1s must not be negative"}},
 		{"renew vs retry", Options{LockName: "x", RetryPeriod: 10 * time.Second}, []string{"renew deadline 10s must be greater than 1.2 × retry period 10s"}},
 		{"negative", Options{LockName: "x", LeaseDuration: -time.Second}, []string{"lease duration -1s must be positive"}},
 		{"sub-second lease", Options{LockName: "x", LeaseDuration: 15500 * time.Millisecond}, []string{"whole seconds"}},
 		{"every problem at once", Options{RetryPeriod: 9 * time.Second, LeaseDuration: 5 * time.Second},
-			[]string{"LockName is empty", "must be greater than renew deadline", "1.2 × retry period"}},
+			[]string{"LockName is empty", "must exceed renew deadline", "1.2 × retry period"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.opts.WithDefaults().Validate()

@@ -8,6 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -66,6 +69,48 @@ func Register(fs *flag.FlagSet, c *Common, d Defaults) {
 	fs.DurationVar(&c.LogFlush, "log-flush-frequency", 5*time.Second, "Maximum time between log flushes.")
 	leaderelection.RegisterFlags(fs, &c.LeaderElection)
 	klog.InitFlags(fs)
+	commons.Store(fs, c)
+}
+
+// commons maps each flag set given to Register to its Common, so that Parse
+// can route the leader-election feature gate from the binary's own
+// --feature-gates to the election.
+var commons sync.Map // *flag.FlagSet → *Common
+
+// tapReleaseGate wraps the binary's --feature-gates, if it has one: the
+// binary parses the value as before, and ReleaseLeaderElectionOnExit also
+// reaches c.LeaderElection (false keeps the Lease on exit; unset or true
+// releases it). Every binary gets the gate this one way, whatever parser
+// its other gates use.
+func tapReleaseGate(fs *flag.FlagSet, c *Common) {
+	if f := fs.Lookup("feature-gates"); f != nil {
+		if _, done := f.Value.(releaseGate); !done {
+			f.Value = releaseGate{Value: f.Value, le: &c.LeaderElection}
+		}
+	}
+}
+
+type releaseGate struct {
+	flag.Value
+	le *leaderelection.Flags
+}
+
+func (g releaseGate) Set(s string) error {
+	if err := g.Value.Set(s); err != nil {
+		return err
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k != leaderelection.ReleaseOnExitGate {
+			continue
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("feature gate %s=%q: %w", k, v, err)
+		}
+		g.le.SetReleaseOnExit(b)
+	}
+	return nil
 }
 
 // Check validates the parsed flags; every problem is reported at once.

@@ -51,6 +51,9 @@ type Env struct {
 // Parse parses args into fs and exits with status 2 on a parse error, like
 // flag.ExitOnError, after printing what to do.
 func Parse(fs *flag.FlagSet, args []string) {
+	if c, ok := commons.Load(fs); ok {
+		tapReleaseGate(fs, c.(*Common))
+	}
 	fs.Init(fs.Name(), flag.ContinueOnError)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
