@@ -16,16 +16,27 @@
 //
 //   - One work queue serialises resize and modify of a PVC: they never race
 //     on its status.
-//   - A successful resize costs at most three API writes: one PV patch, one
-//     PVC status patch (allocatedResources, allocatedResourceStatuses,
-//     conditions, capacity and the node-expansion annotation together) and
-//     one event.
+//   - Before each ControllerExpandVolume the PVC records the size asked for
+//     (allocatedResources, ControllerResizeInProgress), as upstream does, so
+//     a resizer taking over after a leader change never records less than
+//     the driver may already have allocated, even if the user lowered the
+//     request meanwhile. A successful resize then costs five API writes:
+//     that PVC status patch, one PV patch, one PVC status patch
+//     (allocatedResources, allocatedResourceStatuses, conditions, capacity
+//     and the node-expansion annotation together) and two events.
+//     Options.DisableMarkInProgress saves the first patch and one event, at
+//     the price of that protection.
+//   - Sizes above math.MaxInt64 bytes (a request of 10E passes API
+//     validation) are refused with a Warning event; the driver is never
+//     asked for a wrapped size.
 //   - Infeasible requests (InvalidArgument, OutOfRange, NotFound) are marked
 //     ControllerResizeInfeasible and retried only after
 //     Options.RetryIntervalMax or when the user changes the request.
 //   - For drivers that expand only OFFLINE, a PVC used by a pod is not
 //     expanded; it is requeued as soon as the last pod using it is gone.
-//     Pods are cached as namespace, name, phase and claim names only.
+//     Pods are cached as namespace, name, phase and claim names only. When
+//     the API server keeps answering 410 Gone to the pod list or watch,
+//     relists back off on Options.Clock from 1s to 30s.
 //   - Run returns an error wrapping csiconn.ErrConnectionLost when the
 //     driver goes away; it never exits the process.
 //

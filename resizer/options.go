@@ -131,5 +131,8 @@ func (o Options) Validate() error {
 	if o.RetryIntervalStart > 0 && o.RetryIntervalMax > 0 && o.RetryIntervalMax < o.RetryIntervalStart {
 		errs = append(errs, fmt.Errorf("RetryIntervalMax %v: must not be below RetryIntervalStart %v", o.RetryIntervalMax, o.RetryIntervalStart))
 	}
+	if o.MarkInProgressBeforeCall && o.DisableMarkInProgress {
+		errs = append(errs, errors.New("MarkInProgressBeforeCall (deprecated) and DisableMarkInProgress contradict each other"))
+	}
 	return errors.Join(errs...)
 }

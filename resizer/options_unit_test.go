@@ -22,11 +22,12 @@ func (d nopDriver) ModifyVolume(context.Context, ModifyRequest) error { return n
 
 func TestNewValidates(t *testing.T) {
 	ok := nopDriver{name: "d.csi", caps: DriverCapabilities{ControllerExpand: true}}
-	_, err := New(Options{Workers: -1, Timeout: -1, RetryIntervalStart: 10e9, RetryIntervalMax: 1e9}, nil, nopDriver{})
+	_, err := New(Options{Workers: -1, Timeout: -1, RetryIntervalStart: 10e9, RetryIntervalMax: 1e9,
+		MarkInProgressBeforeCall: true, DisableMarkInProgress: true}, nil, nopDriver{})
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"Workers -1", "Timeout -1", "RetryIntervalMax 1s", "kubernetes client is nil", "driver name is empty"} {
+	for _, want := range []string{"Workers -1", "Timeout -1", "RetryIntervalMax 1s", "kubernetes client is nil", "driver name is empty", "DisableMarkInProgress contradict"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
