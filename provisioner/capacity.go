@@ -17,6 +17,8 @@ import (
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"github.com/csi-kit/sidecars/internal/metricsutil"
 )
 
 // Labels of the CSIStorageCapacity objects, as upstream sets them.
@@ -51,8 +53,9 @@ func newCapacityController(p *Provisioner) (*capacityController, error) {
 			Help: "Number of CSIStorageCapacity objects that exist and will be deleted automatically."}),
 	}
 	if p.opts.Registerer != nil {
-		for _, m := range []prometheus.Collector{c.goal, c.current, c.obsolete} {
-			if err := p.opts.Registerer.Register(m); err != nil {
+		var err error
+		for _, g := range []*prometheus.Gauge{&c.goal, &c.current, &c.obsolete} {
+			if *g, err = metricsutil.Register(p.opts.Registerer, *g); err != nil {
 				return nil, fmt.Errorf("registering capacity metrics: %w", err)
 			}
 		}

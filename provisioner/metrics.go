@@ -1,11 +1,13 @@
 package provisioner
 
 import (
+	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/csi-kit/sidecars/internal/metricsutil"
 )
 
 // metrics are upstream's provisioning library metrics.
@@ -19,7 +21,7 @@ type metrics struct {
 	// exist without a PV); cleanupFailed counts failed cleanups of them.
 	records       prometheus.Gauge
 	cleanupFailed prometheus.Counter
-	labels        *boundedLabels
+	classes       *metricsutil.Bounded
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -41,20 +43,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Volumes that may exist on the backend without a PV, each held by a provisioning record."}),
 		cleanupFailed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "csi_kit", Subsystem: "provisioner", Name: "record_cleanup_failures_total",
 			Help: "Failed attempts to delete the volume of a claim deleted before its PV existed; each is retried with backoff."}),
-		labels: newBoundedLabels(maxLabelValues),
+		classes: metricsutil.NewBounded(maxLabelValues),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.provTotal, m.provFailed, m.provDuration, m.delTotal, m.delFailed, m.delDuration, m.records, m.cleanupFailed} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("registering provisioner metrics: %w", err)
-			}
-		}
+	var errs [8]error
+	m.provTotal, errs[0] = metricsutil.Register(reg, m.provTotal)
+	m.provFailed, errs[1] = metricsutil.Register(reg, m.provFailed)
+	m.provDuration, errs[2] = metricsutil.Register(reg, m.provDuration)
+	m.delTotal, errs[3] = metricsutil.Register(reg, m.delTotal)
+	m.delFailed, errs[4] = metricsutil.Register(reg, m.delFailed)
+	m.delDuration, errs[5] = metricsutil.Register(reg, m.delDuration)
+	m.records, errs[6] = metricsutil.Register(reg, m.records)
+	m.cleanupFailed, errs[7] = metricsutil.Register(reg, m.cleanupFailed)
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, fmt.Errorf("registering provisioner metrics: %w", err)
 	}
 	return m, nil
 }
 
 func (m *metrics) provision(class, source string, d time.Duration, err error) {
-	class, source = m.labels.value("class", class), knownSource(source)
+	class, source = m.classes.Value(class), knownSource(source)
 	if err != nil {
 		m.provFailed.WithLabelValues(class, source).Inc()
 		return
@@ -64,7 +71,7 @@ func (m *metrics) provision(class, source string, d time.Duration, err error) {
 }
 
 func (m *metrics) delete(class string, d time.Duration, err error) {
-	class = m.labels.value("class", class)
+	class = m.classes.Value(class)
 	if err != nil {
 		m.delFailed.WithLabelValues(class).Inc()
 		return
@@ -73,42 +80,10 @@ func (m *metrics) delete(class string, d time.Duration, err error) {
 	m.delDuration.WithLabelValues(class).Observe(d.Seconds())
 }
 
-// maxLabelValues bounds the distinct values of a metric label taken from
-// user input (class names): a tenant creating claims of made-up classes
-// must not grow the metrics without bound.
+// maxLabelValues bounds the distinct class names in metric labels: a
+// tenant creating claims of made-up classes must not grow the metrics
+// without bound.
 const maxLabelValues = 100
-
-// labelOther replaces label values past the bound.
-const labelOther = "other"
-
-// boundedLabels admits the first max distinct values of each label.
-type boundedLabels struct {
-	mu   sync.Mutex
-	max  int
-	seen map[string]map[string]bool
-}
-
-func newBoundedLabels(max int) *boundedLabels {
-	return &boundedLabels{max: max, seen: map[string]map[string]bool{}}
-}
-
-func (b *boundedLabels) value(label, v string) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.seen[label]
-	if s == nil {
-		s = map[string]bool{}
-		b.seen[label] = s
-	}
-	if s[v] {
-		return v
-	}
-	if len(s) >= b.max {
-		return labelOther
-	}
-	s[v] = true
-	return v
-}
 
 // knownSource keeps the data-source kinds the provisioner handles; any
 // other (populators' kinds, written by users) is "other".
@@ -117,5 +92,5 @@ func knownSource(kind string) string {
 	case "", "VolumeSnapshot", "PersistentVolumeClaim":
 		return kind
 	}
-	return labelOther
+	return metricsutil.Other
 }

@@ -64,6 +64,9 @@ type Provisioner struct {
 	claimQueue  workqueue.TypedRateLimitingInterface[string]
 	volumeQueue workqueue.TypedRateLimitingInterface[string]
 	recordQueue workqueue.TypedRateLimitingInterface[string] // claim UIDs of provisioning records
+	// snapshotQueue: namespace/name of snapshots whose source-protection
+	// finalizer may have to go now (snapshot or restoring claim deleted).
+	snapshotQueue workqueue.TypedRateLimitingInterface[string]
 	records     *records
 	recordsOff  bool // no RBAC for records (set by Run before the workers start)
 	// deletedVolumes: PVs whose volume this process deleted (see uidSet).
@@ -133,6 +136,7 @@ func (p *Provisioner) setup() error {
 	p.claimQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "claims", Clock: p.opts.Clock})
 	p.volumeQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "volumes", Clock: p.opts.Clock})
 	p.recordQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "records", Clock: p.opts.Clock})
+	p.snapshotQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "snapshots", Clock: p.opts.Clock})
 
 	claimInf := p.cache.Kube.Core().V1().PersistentVolumeClaims()
 	p.claims = claimInf.Lister()
@@ -200,6 +204,10 @@ func (p *Provisioner) Run(ctx context.Context) error {
 			vs := sf.Snapshot().V1().VolumeSnapshots()
 			vsc := sf.Snapshot().V1().VolumeSnapshotContents()
 			p.snapshots, p.contents = vs.Lister(), vsc.Lister()
+			p.addHandler(vs.Informer(), cache.ResourceEventHandlerFuncs{
+				AddFunc:    func(o any) { p.enqueueSnapshot(o) },
+				UpdateFunc: func(_, o any) { p.enqueueSnapshot(o) },
+			})
 			synced = append(synced, vs.Informer().HasSynced, vsc.Informer().HasSynced)
 			if p.snapFactory != nil {
 				p.snapFactory.Start(ctx.Done())
@@ -235,6 +243,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 		p.claimQueue.ShutDown()
 		p.volumeQueue.ShutDown()
 		p.recordQueue.ShutDown()
+		p.snapshotQueue.ShutDown()
 		wg.Wait()
 	}()
 	if w, ok := p.drv.(interface{ WatchLoss(context.Context) error }); ok {
@@ -260,7 +269,8 @@ func (p *Provisioner) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); p.work(ctx, p.recordQueue, p.syncRecord) }()
 	}
-	wg.Add(1)
+	wg.Add(2)
+	go func() { defer wg.Done(); p.work(ctx, p.snapshotQueue, p.syncSnapshot) }()
 	go func() { defer wg.Done(); p.sweepSnapshots(ctx) }()
 	if p.capacity != nil {
 		wg.Add(1)
@@ -328,6 +338,7 @@ func (p *Provisioner) claimDeleted(o any) {
 		p.forgetTopology(string(pvc.UID))
 		p.forgetTake(string(pvc.UID))
 		p.provisioned.remove(pvc.UID)
+		p.enqueueSource(pvc)
 		if p.records.get(pvc.UID) != nil {
 			p.recordQueue.Add(string(pvc.UID))
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -106,6 +107,33 @@ func (p *Provisioner) sweepOnce(ctx context.Context) {
 			p.releaseSnapshotIfUnused(ctx, s.Namespace, s.Name, "")
 		}
 	}
+}
+
+// enqueueSnapshot queues a deleted snapshot that carries the
+// source-protection finalizer: whoever put it there (a restore, or a user),
+// it must go as soon as no restore needs the snapshot.
+func (p *Provisioner) enqueueSnapshot(o any) {
+	s, ok := o.(*snapv1.VolumeSnapshot)
+	if ok && s.DeletionTimestamp != nil && hasFinalizer(s.Finalizers, FinalizerSnapshotSource) {
+		p.snapshotQueue.Add(s.Namespace + "/" + s.Name)
+	}
+}
+
+// enqueueSource queues the snapshot a deleted claim restored from.
+func (p *Provisioner) enqueueSource(pvc *v1.PersistentVolumeClaim) {
+	if ds := pvc.Spec.DataSource; ds != nil && ds.Kind == "VolumeSnapshot" {
+		p.snapshotQueue.Add(pvc.Namespace + "/" + ds.Name)
+	}
+	if ref := pvc.Spec.DataSourceRef; ref != nil && ref.Kind == "VolumeSnapshot" {
+		p.snapshotQueue.Add(pvc.Namespace + "/" + ref.Name)
+	}
+}
+
+// syncSnapshot releases one queued snapshot if no restore needs it.
+func (p *Provisioner) syncSnapshot(ctx context.Context, key string) error {
+	ns, name := snapshotOf(key)
+	p.releaseSnapshotIfUnused(ctx, ns, name, "")
+	return nil
 }
 
 // snapshotOf splits a record's "namespace/name" snapshot reference.

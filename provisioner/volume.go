@@ -31,15 +31,17 @@ func (p *Provisioner) syncVolume(ctx context.Context, name string) error {
 	if p.node != nil && !p.onThisNode(pv) {
 		return nil // node deployment: another node's volume
 	}
-	if p.deletedVolumes.has(pv.UID) {
-		return nil // deleted by this process; the cache has not caught up
-	}
 	switch decideVolume(pv, p.name) {
 	case volumeAddFinalizer:
-		return p.patchPVFinalizers(ctx, pv, append(append([]string{}, pv.Finalizers...), FinalizerPV))
+		return ignoreNotFound(p.patchPVFinalizers(ctx, pv, append(append([]string{}, pv.Finalizers...), FinalizerPV)))
 	case volumeRemoveFinalizer:
-		return p.patchPVFinalizers(ctx, pv, withoutFinalizer(pv.Finalizers, FinalizerPV))
+		return ignoreNotFound(p.patchPVFinalizers(ctx, pv, withoutFinalizer(pv.Finalizers, FinalizerPV)))
 	case volumeDelete:
+		if p.deletedVolumes.has(pv.UID) {
+			// Its volume is deleted (a stale cached copy, or the PV
+			// writes failed): finish the PV without a second DeleteVolume.
+			return p.finishDelete(ctx, pv)
+		}
 		return p.delete(ctx, pv)
 	}
 	return nil
@@ -52,13 +54,10 @@ func (p *Provisioner) patchPVFinalizers(ctx context.Context, pv *v1.PersistentVo
 	}
 	data, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": pv.ResourceVersion, "finalizers": list}})
 	_, err := p.kube.CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType, data, metav1.PatchOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case apierrors.IsConflict(err):
+	if apierrors.IsConflict(err) {
 		return errRetryLater
 	}
-	return err
+	return err // NotFound included: releasePV checks it
 }
 
 // errInUse is returned while a VolumeAttachment names the PV.
@@ -96,17 +95,39 @@ func (p *Provisioner) delete(ctx context.Context, pv *v1.PersistentVolume) (err 
 		return p.deleteFailed(pv, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Deleted volume", "volume", pv.Spec.CSI.VolumeHandle)
+	p.deletedVolumes.add(pv.UID)
+	return p.finishDelete(ctx, pv)
+}
+
+// finishDelete deletes the PV of a deleted volume and removes its
+// finalizer. A NotFound answer is checked with a live read: a PV that
+// still exists is retried, never left Released.
+func (p *Provisioner) finishDelete(ctx context.Context, pv *v1.PersistentVolume) error {
 	if pv.DeletionTimestamp == nil {
-		if err := p.kube.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{
-			Preconditions: &metav1.Preconditions{UID: &pv.UID}}); err != nil && !apierrors.IsNotFound(err) {
+		err := p.kube.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &pv.UID}})
+		if apierrors.IsNotFound(err) {
+			err = p.confirmGone(ctx, pv)
+		}
+		if err != nil {
 			return fmt.Errorf("deleting PV %s: %w", pv.Name, err)
 		}
 	}
-	if err := p.releasePV(ctx, pv); err != nil {
+	return p.releasePV(ctx, pv)
+}
+
+// confirmGone reads pv live after a NotFound answer about it.
+func (p *Provisioner) confirmGone(ctx context.Context, pv *v1.PersistentVolume) error {
+	cur, err := p.kube.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
 		return err
+	case cur.UID != pv.UID:
+		return nil
 	}
-	p.deletedVolumes.add(pv.UID)
-	return nil
+	return fmt.Errorf("the API server answered NotFound for PV %s, which still exists", pv.Name)
 }
 
 // releasePV removes the deletion finalizer from a PV whose volume is
@@ -118,6 +139,9 @@ func (p *Provisioner) releasePV(ctx context.Context, pv *v1.PersistentVolume) er
 			return nil
 		}
 		err := p.patchPVFinalizers(ctx, pv, withoutFinalizer(pv.Finalizers, FinalizerPV))
+		if apierrors.IsNotFound(err) {
+			return p.confirmGone(ctx, pv)
+		}
 		if !errors.Is(err, errRetryLater) {
 			return err
 		}
@@ -199,4 +223,11 @@ func (s *uidSet) remove(uid types.UID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.m, uid)
+}
+
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
