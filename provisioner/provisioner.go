@@ -67,8 +67,8 @@ type Provisioner struct {
 	// snapshotQueue: namespace/name of snapshots whose source-protection
 	// finalizer may have to go now (snapshot or restoring claim deleted).
 	snapshotQueue workqueue.TypedRateLimitingInterface[string]
-	records     *records
-	recordsOff  bool // no RBAC for records (set by Run before the workers start)
+	records       *records
+	recordsOff    bool // no RBAC for records (set by Run before the workers start)
 	// deletedVolumes: PVs whose volume this process deleted (see uidSet).
 	deletedVolumes uidSet
 	// provisioned: claims whose PV this process created, until the claim
