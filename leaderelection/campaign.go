@@ -79,8 +79,8 @@ func (c *campaign) untilExpiry() time.Duration {
 	return c.observedAt.Add(termOf(c.observed, c.opts.LeaseDuration)).Sub(c.clock.Now())
 }
 
-// requestTimeout bounds each API request of the election, so one hung
-// request cannot eat the renew deadline.
+// requestTimeout bounds each request of a standby, so that one hung
+// request does not hold up its campaign.
 func (c *campaign) requestTimeout() time.Duration { return max(c.opts.RenewDeadline/2, time.Second) }
 
 // acquire campaigns until this candidate holds the Lease (true, with the

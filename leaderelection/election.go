@@ -50,9 +50,10 @@ func newElector(opts Options, l leases) (*Elector, error) {
 }
 
 // NewClient builds a clientset for the election alone, from a copy of cfg
-// with its own rate limiter (QPS 20, burst 40) and no client-wide timeout:
-// the election bounds each request itself (half the renew deadline, at
-// least 1s), and a client-wide timeout would also cut its Lease watch.
+// with its own rate limiter (QPS 20, burst 40) and no client-wide timeout,
+// which would also cut the standby's Lease watch. The election bounds its
+// requests itself: a standby's by half the renew deadline (at least 1s), a
+// leader's renewals by the end of its term.
 func NewClient(cfg *rest.Config, opts Options) (kubernetes.Interface, error) {
 	c := rest.CopyConfig(cfg)
 	c.RateLimiter = nil

@@ -133,9 +133,10 @@ func (c *campaign) lead(ctx context.Context, acquiredAt time.Time, renewed func(
 			continue
 		}
 		start := c.clock.Now()
-		attemptCtx, cancel := context.WithTimeout(renewCtx, c.requestTimeout())
-		ok, err := c.tryTake(attemptCtx, start, true)
-		cancel()
+		// A renewal may take until the deadline, when the guard cancels
+		// renewCtx: a slow API server then costs no term, and a retry over
+		// a hung connection would not help.
+		ok, err := c.tryTake(renewCtx, start, true)
 		switch {
 		case ok && guard.extend(start.Add(o.RenewDeadline)):
 			renewed(start)
