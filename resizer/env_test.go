@@ -164,15 +164,15 @@ func (e *env) boundPair(name, size, handle string, mutate func(pv *v1.Persistent
 		e.t.Fatal(err)
 	}
 	if pv != nil && pv.Name != "" {
-		// Let the PV binder agree, so it does not reset the claim later.
-		e.eventually(20*time.Second, "PV "+pv.Name+" Bound", func() (bool, string) {
-			got := e.pv(pv.Name)
-			return got.Status.Phase == v1.VolumeBound, "phase " + string(got.Status.Phase)
+		// Let the PV binder agree, so it does not reset the claim later. The
+		// binder may write the claim's status itself while it catches up
+		// (Pending for a moment, then Bound), so both phases are awaited.
+		e.eventually(20*time.Second, "PV "+pv.Name+" and PVC "+name+" Bound", func() (bool, string) {
+			gotPV, gotPVC := e.pv(pv.Name), e.pvc(name)
+			return gotPV.Status.Phase == v1.VolumeBound && gotPVC.Status.Phase == v1.ClaimBound,
+				"PV " + string(gotPV.Status.Phase) + ", PVC " + string(gotPVC.Status.Phase)
 		})
 		pvc = e.pvc(name)
-		if pvc.Status.Phase != v1.ClaimBound {
-			e.t.Fatalf("PVC %s is %s after binding", name, pvc.Status.Phase)
-		}
 	}
 	return pvc, pv
 }

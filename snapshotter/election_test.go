@@ -22,7 +22,7 @@ func TestIntegrationLeaderElectedReplicas(t *testing.T) {
 	e.volume("a")
 	e.volume("b")
 	leOpts := func(lock string) leaderelection.Options {
-		return leaderelection.Options{LockName: lock, Namespace: e.ns, LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 250 * time.Millisecond}
+		return leaderelection.Options{LockName: lock, Namespace: e.ns, LeaseDuration: 3 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 250 * time.Millisecond}
 	}
 	ctlLock := leaderelection.LockName(leaderelection.ComponentSnapshotCtl, "")
 	sideLock := leaderelection.LockName(leaderelection.ComponentSnapshotter, e.driver)

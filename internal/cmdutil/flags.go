@@ -95,6 +95,15 @@ type releaseGate struct {
 	le *leaderelection.Flags
 }
 
+// String tolerates the zero releaseGate the flag package builds when it
+// prints defaults.
+func (g releaseGate) String() string {
+	if g.Value == nil {
+		return ""
+	}
+	return g.Value.String()
+}
+
 func (g releaseGate) Set(s string) error {
 	if err := g.Value.Set(s); err != nil {
 		return err
