@@ -318,7 +318,7 @@ func TestResizerRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := resizer.New(resizer.Options{Recorder: rec, MarkInProgressBeforeCall: true}, client, drv)
+	r, err := resizer.New(resizer.Options{Recorder: rec}, client, drv)
 	if err != nil {
 		t.Fatal(err)
 	}
