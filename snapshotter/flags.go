@@ -3,7 +3,6 @@ package snapshotter
 import (
 	"flag"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,7 +30,6 @@ func RegisterControllerFlags(fs *flag.FlagSet, f *ControllerFlags) {
 	fs.BoolVar(&f.Options.NormalEvents, "normal-events", false, "Also emit the Normal CreatingSnapshot, SnapshotCreated and SnapshotReady events (one event write per snapshot); Warning events are always emitted.")
 	fs.BoolVar(&f.DistributedSnapshotting, "enable-distributed-snapshotting", false, "Label contents with the node of their volume for node-local sidecars (not supported: refused).")
 	registerFeatureGates(fs, &f.FeatureGates)
-	registerUnsupportedLogging(fs)
 }
 
 // Check validates the parsed flags and completes f.Options.
@@ -66,7 +64,6 @@ func RegisterSidecarFlags(fs *flag.FlagSet, f *SidecarFlags) {
 	fs.DurationVar(&f.Options.ResyncPeriod, "resync-period", 0, "Resync interval of the informers; 0 (the default here, upstream 15m) relies on watches alone.")
 	fs.BoolVar(&f.NodeDeployment, "node-deployment", false, "Run one sidecar per node for distributed snapshotting (not supported: refused).")
 	registerFeatureGates(fs, &f.FeatureGates)
-	registerUnsupportedLogging(fs)
 }
 
 // Check validates the parsed flags.
@@ -132,28 +129,5 @@ func (g *FeatureGates) Set(s string) error {
 		}
 		(*g)[k] = b
 	}
-	return nil
-}
-
-// registerUnsupportedLogging accepts component-base logging flags that
-// only matter for the JSON format, which is not supported.
-func registerUnsupportedLogging(fs *flag.FlagSet) {
-	for _, name := range []string{"log-text-split-stream", "log-json-split-stream"} {
-		fs.Var(ignored{name: name, boolean: true}, name, "Accepted and ignored: logs go to stderr.")
-	}
-	for _, name := range []string{"log-text-info-buffer-size", "log-json-info-buffer-size"} {
-		fs.Var(ignored{name: name}, name, "Accepted and ignored: logs are not buffered.")
-	}
-}
-
-type ignored struct {
-	name    string
-	boolean bool
-}
-
-func (i ignored) String() string   { return "" }
-func (i ignored) IsBoolFlag() bool { return i.boolean }
-func (i ignored) Set(string) error {
-	fmt.Fprintf(os.Stderr, "Warning: flag --%s is accepted and ignored\n", i.name)
 	return nil
 }

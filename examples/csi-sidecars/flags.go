@@ -95,12 +95,6 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	cmdutil.DeprecatedString(fs, "groupsnapshot-name-uuid-length", "group snapshots are not supported yet.")
 	fs.DurationVar(&f.ctl.CRDWait, "retry-crd-interval-max", 30*time.Second, "How long the snapshot controller waits for the VolumeSnapshot CRDs.")
 	fs.BoolVar(&f.distributedSnap, "enable-distributed-snapshotting", false, "Not supported.")
-	for _, n := range []string{"log-text-split-stream", "log-json-split-stream"} {
-		cmdutil.DeprecatedBool(fs, n, "logs go to stderr.")
-	}
-	for _, n := range []string{"log-text-info-buffer-size", "log-json-info-buffer-size"} {
-		cmdutil.DeprecatedString(fs, n, "logs are not buffered.")
-	}
 	return f
 }
 

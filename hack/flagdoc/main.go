@@ -71,6 +71,9 @@ func generate() ([]byte, error) {
 		var out bytes.Buffer
 		help.Stdout, help.Stderr = &out, &out
 		_ = help.Run() // --help exits 0 or 2 depending on the flag package
+		if strings.Contains(out.String(), "panic:") {
+			return nil, fmt.Errorf("%s --help panicked:\n%s", bin.dir, out.String())
+		}
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n```text\n%s\n```\n", bin.dir, bin.about, strings.TrimSpace(strings.ReplaceAll(out.String(), exe, bin.dir)))
 	}
 	return []byte(b.String()), nil

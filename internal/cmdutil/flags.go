@@ -13,6 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/component-base/featuregate"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	_ "k8s.io/component-base/logs/json/register" // --logging-format=json
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/internal/kube"
@@ -32,11 +35,19 @@ type Common struct {
 	MetricsPath    string
 	ShowVersion    bool
 	Automaxprocs   bool
-	LoggingFormat  string
-	LogFlush       time.Duration
 	LeaderElection leaderelection.Flags
+	// Logging holds --logging-format, --log-flush-frequency, -v, --vmodule
+	// and the --log-{text,json}-{split-stream,info-buffer-size} flags, read
+	// and applied by component-base as in every Kubernetes component.
+	Logging *logsapi.LoggingConfiguration
 
 	noCSI bool
+	// logGates are the logging feature gates (LoggingAlphaOptions,
+	// LoggingBetaOptions, ContextualLogging), set through the binary's
+	// --feature-gates.
+	logGates featuregate.MutableVersionedFeatureGate
+	// setupErr is a failure while registering, reported by Check.
+	setupErr error
 }
 
 // Defaults are the per-binary defaults of the common flags.
@@ -65,11 +76,28 @@ func Register(fs *flag.FlagSet, c *Common, d Defaults) {
 	fs.StringVar(&c.MetricsPath, "metrics-path", "/metrics", "HTTP path of the metrics.")
 	fs.BoolVar(&c.ShowVersion, "version", false, "Print the version and exit.")
 	fs.BoolVar(&c.Automaxprocs, "automaxprocs", false, "Accepted for compatibility: the Go runtime already sizes GOMAXPROCS from the container's CPU limit.")
-	fs.StringVar(&c.LoggingFormat, "logging-format", "text", "Log format; only \"text\" is supported.")
-	fs.DurationVar(&c.LogFlush, "log-flush-frequency", 5*time.Second, "Maximum time between log flushes.")
 	leaderelection.RegisterFlags(fs, &c.LeaderElection)
-	klog.InitFlags(fs)
+	registerLogging(fs, c)
 	commons.Store(fs, c)
+}
+
+// registerLogging adds component-base's logging flags, then klog's own
+// flags (--logtostderr, --add_dir_header, ...) except -v and --vmodule,
+// which component-base owns and hands to klog when Main applies them.
+func registerLogging(fs *flag.FlagSet, c *Common) {
+	c.Logging = logsapi.NewLoggingConfiguration()
+	logsapi.AddGoFlags(c.Logging, fs)
+	c.logGates = featuregate.NewFeatureGate()
+	if err := logsapi.AddFeatureGates(c.logGates); err != nil {
+		c.setupErr = fmt.Errorf("logging feature gates: %w", err)
+	}
+	var klogFlags flag.FlagSet
+	klog.InitFlags(&klogFlags)
+	klogFlags.VisitAll(func(f *flag.Flag) {
+		if fs.Lookup(f.Name) == nil {
+			fs.Var(f.Value, f.Name, f.Usage)
+		}
+	})
 }
 
 // commons maps each flag set given to Register to its Common, so that Parse
@@ -78,21 +106,23 @@ func Register(fs *flag.FlagSet, c *Common, d Defaults) {
 var commons sync.Map // *flag.FlagSet → *Common
 
 // tapReleaseGate wraps the binary's --feature-gates, if it has one: the
-// binary parses the value as before, and ReleaseLeaderElectionOnExit also
+// binary parses its own gates as before; ReleaseLeaderElectionOnExit also
 // reaches c.LeaderElection (false keeps the Lease on exit; unset or true
-// releases it). Every binary gets the gate this one way, whatever parser
-// its other gates use.
+// releases it); the logging gates (LoggingAlphaOptions, LoggingBetaOptions,
+// ContextualLogging) go to the logging configuration only. Every binary
+// gets these gates this one way, whatever parser its other gates use.
 func tapReleaseGate(fs *flag.FlagSet, c *Common) {
 	if f := fs.Lookup("feature-gates"); f != nil {
 		if _, done := f.Value.(releaseGate); !done {
-			f.Value = releaseGate{Value: f.Value, le: &c.LeaderElection}
+			f.Value = releaseGate{Value: f.Value, le: &c.LeaderElection, logGates: c.logGates}
 		}
 	}
 }
 
 type releaseGate struct {
 	flag.Value
-	le *leaderelection.Flags
+	le       *leaderelection.Flags
+	logGates featuregate.MutableFeatureGate
 }
 
 // String tolerates the zero releaseGate the flag package builds when it
@@ -105,11 +135,23 @@ func (g releaseGate) String() string {
 }
 
 func (g releaseGate) Set(s string) error {
-	if err := g.Value.Set(s); err != nil {
-		return err
-	}
+	known := g.logGates.GetAll()
+	var own []string
+	logging := map[string]bool{}
 	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		kv = strings.TrimSpace(kv)
+		k, v, ok := strings.Cut(kv, "=")
+		if _, isLog := known[featuregate.Feature(k)]; ok && isLog {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("feature gate %s=%q: want true or false", k, v)
+			}
+			logging[k] = b
+			continue
+		}
+		if kv != "" {
+			own = append(own, kv)
+		}
 		if !ok || k != leaderelection.ReleaseOnExitGate {
 			continue
 		}
@@ -118,6 +160,14 @@ func (g releaseGate) Set(s string) error {
 			return fmt.Errorf("feature gate %s=%q: %w", k, v, err)
 		}
 		g.le.SetReleaseOnExit(b)
+	}
+	if len(logging) > 0 {
+		if err := g.logGates.SetFromMap(logging); err != nil {
+			return err
+		}
+	}
+	if len(own) > 0 {
+		return g.Value.Set(strings.Join(own, ","))
 	}
 	return nil
 }
@@ -128,8 +178,13 @@ func (c *Common) Check() error {
 	if c.HTTPEndpoint != "" && c.MetricsAddress != "" {
 		errs = append(errs, fmt.Errorf("--http-endpoint and --metrics-address are both set: keep only --http-endpoint"))
 	}
-	if c.LoggingFormat != "text" {
-		errs = append(errs, fmt.Errorf("--logging-format=%q is not supported: use text", c.LoggingFormat))
+	if c.setupErr != nil {
+		errs = append(errs, c.setupErr)
+	}
+	if c.Logging != nil {
+		if ferrs := logsapi.Validate(c.Logging, c.logGates, nil); len(ferrs) > 0 {
+			errs = append(errs, fmt.Errorf("logging flags: %w (the [Alpha] --log-*-split-stream and --log-*-info-buffer-size flags need --feature-gates=LoggingAlphaOptions=true)", ferrs.ToAggregate()))
+		}
 	}
 	if !c.noCSI && c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout=%v must be positive", c.Timeout))

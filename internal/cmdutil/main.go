@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
@@ -78,6 +79,12 @@ func Main(p Program) int {
 	}
 	if err := c.Check(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
+		return 2
+	}
+	// Once per process, before any goroutine logs: format, verbosity,
+	// flush frequency and output streams take effect here.
+	if err := logsapi.ValidateAndApply(c.Logging, c.logGates); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: logging flags: %v\n", p.Name, err)
 		return 2
 	}
 	ctx := SignalContext()
