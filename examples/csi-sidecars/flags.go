@@ -76,7 +76,7 @@ func registerFlags(fs *flag.FlagSet) *flags {
 		cmdutil.DeprecatedString(fs, n, "accepted for compatibility with csi-provisioner; no effect here.")
 	}
 	cmdutil.DeprecatedBool(fs, "node-deployment-immediate-binding", "--node-deployment is not supported.")
-	cmdutil.DeprecatedBool(fs, "enable-pprof", "accepted for compatibility.")
+	cmdutil.RegisterPprof(fs, &f.common)
 
 	// Resizer.
 	compflags.RegisterResizer(fs, &f.res, &f.common.Timeout)

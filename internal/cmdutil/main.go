@@ -148,8 +148,12 @@ func run(ctx context.Context, p Program) error {
 			checks = append(checks, elector.HealthCheck())
 		}
 	}
-	if addr := firstNonEmpty(c.HTTPEndpoint, c.MetricsAddress); addr != "" {
-		srv, err := csiconn.NewHTTPServer(csiconn.HTTPOptions{Address: addr, MetricsPath: c.MetricsPath, Checks: checks}, metricsMgr)
+	addr := firstNonEmpty(c.HTTPEndpoint, c.MetricsAddress)
+	if c.Pprof && addr == "" {
+		logger.Info("Warning: --enable-pprof has no effect without --http-endpoint")
+	}
+	if addr != "" {
+		srv, err := csiconn.NewHTTPServer(csiconn.HTTPOptions{Address: addr, MetricsPath: c.MetricsPath, Checks: checks, Pprof: c.Pprof}, metricsMgr)
 		if err != nil {
 			return err
 		}
