@@ -7,6 +7,7 @@
 GO        ?= go
 PKGS      ?= ./...
 BENCH_N   ?= 1000
+LOAD_N    ?= 5000
 TEST_TIMEOUT ?= 60m
 
 .PHONY: all test unit controlplane demo bench lint fmt build docs
@@ -35,6 +36,8 @@ bench: controlplane
 	@mkdir -p bench-results
 	CSIKIT_BENCH_N=$(BENCH_N) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m \
 		./testkit/controlplane/ ./provisioner/ ./resizer/ ./snapshotter/ | tee bench-results/latest.txt
+	@echo "load: $(LOAD_N) claims provisioned, resized and snapshotted with two leader changes"
+	CSIKIT_LOAD_N=$(LOAD_N) $(GO) test -run '^TestLoadWithLeaderChanges$$' -count=1 -timeout 60m ./faults/ 2>&1 | grep '^load:' | tee -a bench-results/latest.txt
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

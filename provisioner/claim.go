@@ -50,6 +50,11 @@ func (p *Provisioner) syncClaim(ctx context.Context, key string) error {
 	case claimTake:
 		return p.take(ctx, key, pvc, class)
 	case claimProvision:
+		if wait := p.slow.wait(pvc.UID, class, p.opts.Clock.Now()); wait > 0 {
+			logger.V(4).Info("Driver refused this claim as infeasible; next attempt delayed unless its class changes", "after", wait)
+			p.claimQueue.AddAfter(key, wait)
+			return nil
+		}
 		return p.provision(ctx, pvc, class)
 	case claimConvertIntent:
 		return p.convertIntent(ctx, pvc, class)
@@ -249,7 +254,9 @@ func (p *Provisioner) failed(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 		}
 		return nil
 	}
-	if csiconn.Code(err).String() == "InvalidArgument" {
+	if csiconn.Code(err) == codes.InvalidArgument {
+		key, _ := cache.MetaNamespaceKeyFunc(pvc)
+		p.slow.add(pvc.UID, key, claimClass(pvc), p.classFor(pvc), p.opts.Clock.Now().Add(p.opts.InfeasibleRetryDelay))
 		p.rec.Eventf(pvc, v1.EventTypeWarning, ReasonProvisioningFailed, "Volume provisioning failed with infeasible error. Retries will be delayed. %v", err)
 	} else {
 		p.rec.Event(pvc, v1.EventTypeWarning, ReasonProvisioningFailed, err.Error())
