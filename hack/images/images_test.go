@@ -86,6 +86,16 @@ func TestBuildImages(t *testing.T) {
 			}
 		})
 	}
+
+	// docs/operations.md promises equal digests for equal inputs.
+	o.Out = t.TempDir()
+	again, err := build(t.Context(), o, []string{"example-driver"}, io.Discard)
+	if err != nil {
+		t.Fatalf("second build: %v", err)
+	}
+	if again[0].Digest != got[1].Digest {
+		t.Errorf("rebuilding example-driver gave digest %s, first build %s", again[0].Digest, got[1].Digest)
+	}
 }
 
 func TestOptionsValidate(t *testing.T) {
