@@ -17,11 +17,9 @@ import (
 
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/internal/version"
 	"github.com/csi-kit/sidecars/leaderelection"
 )
-
-// Version is set at link time (-ldflags "-X ...cmdutil.Version=...").
-var Version = "devel"
 
 // Program describes one binary.
 type Program struct {
@@ -74,7 +72,7 @@ func Parse(fs *flag.FlagSet, args []string) {
 func Main(p Program) int {
 	c := p.Common
 	if c.ShowVersion {
-		fmt.Println(p.Name, Version)
+		fmt.Println(version.Line(p.Name))
 		return 0
 	}
 	if err := c.Check(); err != nil {
@@ -101,7 +99,8 @@ func Main(p Program) int {
 func run(ctx context.Context, p Program) error {
 	c := p.Common
 	logger := klog.FromContext(ctx)
-	logger.Info("Starting", "program", p.Name, "version", Version)
+	build := version.Get()
+	logger.Info("Starting", "program", p.Name, "version", build.Version, "commit", build.Commit, "go", build.Go)
 
 	cfg, err := kube.RestConfig(c.Kubeconfig, c.Master, float32(c.QPS), c.Burst)
 	if err != nil {
