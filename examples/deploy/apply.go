@@ -128,7 +128,7 @@ func FileObjects(file, namespace string) ([][]byte, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("%s: not a manifest of examples/deploy or examples/deploy/all-in-one", file)
+	return nil, fmt.Errorf("%s: not a manifest of examples/deploy/base or examples/deploy/all-in-one", file)
 }
 
 // ApplyRBAC creates the ServiceAccounts, Roles, RoleBindings, ClusterRoles
