@@ -1,7 +1,7 @@
 # csi-kit/sidecars
 #   make build  the binaries, with version and commit linked in, to _output/bin
 #   make images one OCI image tarball per binary to _output/images (no container engine)
-#   make demo   run the seeds' scenarios on a local control plane
+#   make demo   run the five field scenarios on a local control plane
 #   make test   vet + race tests of everything, integration tests included
 #   make bench  benchmarks on the real control plane
 #   make lint   gofmt, go vet, staticcheck
