@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
+	csitrans "k8s.io/csi-translation-lib"
 	"k8s.io/klog/v2"
 )
 
@@ -311,4 +312,17 @@ func (c *Conn) WatchLoss(ctx context.Context) error {
 // histogram csi_sidecar_operations_seconds, driver name set at Connect.
 func NewMetricsManager() metrics.CSIMetricsManager {
 	return metrics.NewCSIMetricsManagerForSidecar("")
+}
+
+// NewMigrationMetricsManager is NewMetricsManager with the label migrated:
+// "true" on calls whose context carries connection.AdditionalInfo with
+// Migrated "true" (operations on migrated in-tree volumes), else "false".
+func NewMigrationMetricsManager() metrics.CSIMetricsManager {
+	return metrics.NewCSIMetricsManagerWithOptions("", metrics.WithProcessStartTime(false), metrics.WithMigration())
+}
+
+// IsMigratedDriver reports whether driver is the CSI driver of an in-tree
+// plugin that the translation library migrates.
+func IsMigratedDriver(driver string) bool {
+	return csitrans.New().IsMigratedCSIDriverByName(driver)
 }

@@ -167,7 +167,11 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 		}
 		return nil
 	}
-	pv := p.buildPV(pvc, class, a, vol)
+	pv, err := p.buildPV(pvc, class, a, vol)
+	if err != nil {
+		p.deleteQuietly(ctx, pvc, a, vol.GetVolumeId())
+		return p.failed(ctx, pvc, err, stateFinished)
+	}
 	if ctx.Err() != nil {
 		keep() // stopped with a volume and no PV: record it for the next leader
 		return ctx.Err()
@@ -183,7 +187,7 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 			return gerr
 		}
 		switch {
-		case old.Spec.ClaimRef == nil || old.Spec.ClaimRef.UID != pvc.UID || old.Spec.CSI == nil || old.Spec.CSI.VolumeHandle != vol.GetVolumeId():
+		case old.Spec.ClaimRef == nil || old.Spec.ClaimRef.UID != pvc.UID || volumeHandle(ctx, old, p.name) != vol.GetVolumeId():
 			keep()
 			return p.failed(ctx, pvc, fmt.Errorf("PV %s already exists and belongs to another claim or volume", pv.Name), stateFinished)
 		case old.DeletionTimestamp != nil:
@@ -274,6 +278,9 @@ func (p *Provisioner) create(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 			return nil, err // no call without the record
 		}
 		recorded = true
+	}
+	if a.migrated {
+		ctx = markMigrated(ctx)
 	}
 	callCtx, cancel := p.callCtx(ctx)
 	defer cancel()

@@ -32,9 +32,10 @@ func main() {
 		os.Exit(2)
 	}
 	os.Exit(cmdutil.Main(cmdutil.Program{
-		Name:          "csi-provisioner",
-		LockComponent: leaderelection.ComponentProvisioner,
-		Common:        &c,
+		Name:             "csi-provisioner",
+		LockComponent:    leaderelection.ComponentProvisioner,
+		Common:           &c,
+		MigrationMetrics: true,
 		Run: func(ctx context.Context, env *cmdutil.Env) error {
 			opts.Timeout = c.Timeout
 			if f.Capacity.Enable {

@@ -36,9 +36,10 @@ func main() {
 	// provisioner and resizer bound their calls with --timeout themselves.
 	f.common.Timeout = f.snapshotTimeout
 	os.Exit(cmdutil.Main(cmdutil.Program{
-		Name:          "csi-sidecars",
-		LockComponent: component,
-		Common:        &f.common,
+		Name:             "csi-sidecars",
+		LockComponent:    component,
+		Common:           &f.common,
+		MigrationMetrics: true,
 		Run: func(ctx context.Context, env *cmdutil.Env) error {
 			return run(ctx, env, f)
 		},

@@ -30,6 +30,10 @@ type Program struct {
 	LockComponent string
 	LockName      string
 	Common        *Common
+	// MigrationMetrics adds the migrated label to the CSI operation metrics
+	// when the driver is the CSI driver of a migrated in-tree plugin (as
+	// the provisioner and the resizer do).
+	MigrationMetrics bool
 	// Run runs the controllers until ctx ends; it is called only while
 	// leading when election is enabled.
 	Run func(ctx context.Context, env *Env) error
@@ -119,6 +123,16 @@ func run(ctx context.Context, p Program) error {
 		conn, err := csiconn.Connect(ctx, csiconn.Options{Address: c.CSIAddress, CallTimeout: c.Timeout, Metrics: metricsMgr})
 		if err != nil {
 			return err
+		}
+		if p.MigrationMetrics && csiconn.IsMigratedDriver(conn.DriverName()) {
+			// The label set is fixed when the connection is made: connect
+			// again with a manager that has the migrated label.
+			_ = conn.Close()
+			metricsMgr = csiconn.NewMigrationMetricsManager()
+			conn, err = csiconn.Connect(ctx, csiconn.Options{Address: c.CSIAddress, CallTimeout: c.Timeout, Metrics: metricsMgr})
+			if err != nil {
+				return err
+			}
 		}
 		defer conn.Close()
 		env.Conn = conn
