@@ -32,6 +32,8 @@ func parse(name string, args []string) (*options, error) {
 	o.own = pflag.NewFlagSet(name, pflag.ContinueOnError)
 	o.own.BoolVar(&o.all, "all", false, "Explain every object of the kind in the namespace (pvc or volumesnapshot): problems first, then a summary table.")
 	o.own.StringVarP(&o.output, "output", "o", "text", "Output format: text or json.")
+	// No discovery is done, so there is no cache to place: no --cache-dir.
+	o.config.CacheDir = nil
 	o.cfs = pflag.NewFlagSet("kubeconfig", pflag.ContinueOnError)
 	o.config.AddFlags(o.cfs)
 
