@@ -122,14 +122,14 @@ func (f *fixture) claim(ns, name, class, volume string) *v1.PersistentVolumeClai
 	return pvc
 }
 
-// boundClaim creates a claim and a PV naming each other, without a class;
+// boundClaim creates a claim and a PV of class naming each other;
 // kube-controller-manager's binder then binds them.
-func (f *fixture) boundClaim(name string) {
+func (f *fixture) boundClaim(name, class string) {
 	pvName := f.ns + "-" + name
-	pvc := f.claim(f.ns, name, "", pvName)
+	pvc := f.claim(f.ns, name, class, pvName)
 	f.must(f.kube.CoreV1().PersistentVolumes().Create(f.ctx, &v1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: pvName},
 		Spec: v1.PersistentVolumeSpec{Capacity: v1.ResourceList{v1.ResourceStorage: resource.MustParse("1Gi")},
-			AccessModes: []v1.PersistentVolumeAccessMode{v1.ReadWriteOnce}, PersistentVolumeReclaimPolicy: v1.PersistentVolumeReclaimRetain,
+			AccessModes: []v1.PersistentVolumeAccessMode{v1.ReadWriteOnce}, PersistentVolumeReclaimPolicy: v1.PersistentVolumeReclaimRetain, StorageClassName: class,
 			PersistentVolumeSource: v1.PersistentVolumeSource{CSI: &v1.CSIPersistentVolumeSource{Driver: "static.csi.example.com", VolumeHandle: pvName}},
 			ClaimRef:               &v1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: f.ns, Name: name, UID: pvc.UID}}},
 		metav1.CreateOptions{}))
@@ -217,8 +217,9 @@ func TestExplain(t *testing.T) {
 	f := newFixture(t)
 	kc := []string{"explain", "--kubeconfig", cp.KubeconfigPath()}
 	args := func(a ...string) []string { return append(append([]string{}, kc...), a...) }
-	f.claim(f.ns, "stuck", f.lonelyClass(), "")
-	f.boundClaim("healthy")
+	class := f.lonelyClass()
+	f.claim(f.ns, "stuck", class, "")
+	f.boundClaim("healthy", class)
 	f.stuckSnapshot("snap", "stuck")
 
 	out := f.eventually(args("pvc", "stuck", "-n", f.ns), contains(
@@ -226,7 +227,7 @@ func TestExplain(t *testing.T) {
 	t.Logf("stuck claim:\n%s", out)
 	f.eventually(args("pvc", "stuck", "-n", f.ns, "-o", "json"), report(explain.KindPVC, f.ns, "stuck", explain.ReasonNoProvisionerLeader))
 
-	out = f.eventually(args("-n", f.ns, "pvc", "healthy"), contains("PersistentVolumeClaim "+f.ns+"/healthy: Bound", "Info "+explain.ReasonBoundOK))
+	out = f.eventually(args("-n", f.ns, "pvc", "healthy"), contains("PersistentVolumeClaim "+f.ns+"/healthy: Bound, class "+class+", capacity 1Gi", "Info "+explain.ReasonBoundOK))
 	t.Logf("healthy claim:\n%s", out)
 	f.eventually(args("-n", f.ns, "-o", "json", "persistentvolumeclaim", "healthy"), report(explain.KindPVC, f.ns, "healthy", explain.ReasonBoundOK))
 	// The bound volume, by its cluster-scoped name.
@@ -259,8 +260,8 @@ func TestExplain(t *testing.T) {
 		table := s[strings.Index(s, "NAME "):]
 		for _, re := range []string{
 			`(?m)^NAME +STATE +SEVERITY +REASON$`,
-			`(?m)^stuck +Pending, class nobody-\S+, request 1Gi +Warning +` + explain.ReasonNoProvisionerLeader + `$`,
-			`(?m)^healthy +Bound, capacity 1Gi +Info +` + explain.ReasonBoundOK + `$`,
+			`(?m)^stuck +Pending, class ` + class + `, request 1Gi +Warning +` + explain.ReasonNoProvisionerLeader + `$`,
+			`(?m)^healthy +Bound, class ` + class + `, capacity 1Gi +Info +` + explain.ReasonBoundOK + `$`,
 		} {
 			if !regexp.MustCompile(re).MatchString(table) {
 				return fmt.Errorf("summary table lacks a line matching %s:\n%s", re, table)
