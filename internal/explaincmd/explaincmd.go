@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/csi-kit/sidecars/explain"
 	"github.com/csi-kit/sidecars/internal/kube"
@@ -90,25 +91,36 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 // clients builds the Kubernetes and snapshot clients and picks the
 // namespace: --namespace, else the context's, else "default".
 func (o *options) clients() (kubernetes.Interface, snapclient.Interface, string, error) {
-	const next = "pass --kubeconfig FILE or set KUBECONFIG, and pick a context listed by 'kubectl config get-contexts'"
-	ns, _, err := o.config.ToRawKubeConfigLoader().Namespace()
+	cfg, ns, err := o.restConfig()
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("reading the kubeconfig: %w (%s)", err, next)
+		return nil, nil, "", err
 	}
-	cfg, err := o.config.ToRESTConfig()
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("reading the kubeconfig: %w (%s)", err, next)
-	}
-	cfg = kube.WithBudget(cfg, qps, burst)
 	kc, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("building a client from the kubeconfig: %w (%s)", err, next)
+		return nil, nil, "", fmt.Errorf("building a client from the kubeconfig: %w (%s)", err, kubeconfigNext)
 	}
 	sc, err := snapclient.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("building a client from the kubeconfig: %w (%s)", err, next)
+		return nil, nil, "", fmt.Errorf("building a client from the kubeconfig: %w (%s)", err, kubeconfigNext)
 	}
 	return kc, sc, ns, nil
+}
+
+const kubeconfigNext = "pass --kubeconfig FILE or set KUBECONFIG, and pick a context listed by 'kubectl config get-contexts'"
+
+// restConfig reads the kubeconfig with the flags on top and returns the
+// client config, with this command's request budget, and the namespace.
+func (o *options) restConfig() (*rest.Config, string, error) {
+	cc := o.clientConfig()
+	ns, _, err := cc.Namespace()
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the kubeconfig: %w (%s)", err, kubeconfigNext)
+	}
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the kubeconfig: %w (%s)", err, kubeconfigNext)
+	}
+	return kube.WithBudget(cfg, qps, burst), ns, nil
 }
 
 // advice says what to do after a failed read.

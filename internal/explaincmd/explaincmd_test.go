@@ -52,7 +52,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("%q: %v", tc.args, err)
 			continue
 		}
-		got := []string{string(o.kind), o.target, *o.config.Namespace, *o.config.KubeConfig, *o.config.Context, *o.config.APIServer, o.output}
+		got := []string{string(o.kind), o.target, o.overrides.Context.Namespace, o.loading.ExplicitPath, o.overrides.CurrentContext, o.overrides.ClusterInfo.Server, o.output}
 		want := []string{string(tc.kind), tc.target, tc.ns, tc.kc, tc.ctx, tc.server, tc.output}
 		if strings.Join(got, "|") != strings.Join(want, "|") || o.all != tc.all {
 			t.Errorf("%q: got %q all=%v, want %q all=%v", tc.args, got, o.all, want, tc.all)

@@ -6,17 +6,21 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/csi-kit/sidecars/explain"
 )
 
 // options is one parsed command line.
 type options struct {
-	name   string
-	own    *pflag.FlagSet // --all, -o
-	config *genericclioptions.ConfigFlags
-	cfs    *pflag.FlagSet // the kubeconfig flags, as kubectl has them
+	name string
+	own  *pflag.FlagSet // --all, -o
+	kube *pflag.FlagSet // the kubeconfig flags, named as kubectl names them
+
+	// Where the kubeconfig is read from (--kubeconfig, else KUBECONFIG,
+	// else ~/.kube/config) and what the flags override in it.
+	loading   *clientcmd.ClientConfigLoadingRules
+	overrides clientcmd.ConfigOverrides
 
 	all    bool
 	output string
@@ -28,20 +32,17 @@ type options struct {
 // the kind and name, as with kubectl. It returns pflag.ErrHelp for -h and
 // --help; the options are then still usable for usage().
 func parse(name string, args []string) (*options, error) {
-	o := &options{name: name, config: genericclioptions.NewConfigFlags(true)}
+	o := &options{name: name, loading: clientcmd.NewDefaultClientConfigLoadingRules()}
 	o.own = pflag.NewFlagSet(name, pflag.ContinueOnError)
 	o.own.BoolVar(&o.all, "all", false, "Explain every object of the kind in the namespace (pvc or volumesnapshot): problems first, then a summary table.")
 	o.own.StringVarP(&o.output, "output", "o", "text", "Output format: text or json.")
-	// No discovery is done, so there is no cache to place: no --cache-dir.
-	o.config.CacheDir = nil
-	o.cfs = pflag.NewFlagSet("kubeconfig", pflag.ContinueOnError)
-	o.config.AddFlags(o.cfs)
+	o.kube = kubeFlags(o.loading, &o.overrides)
 
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.AddFlagSet(o.own)
-	fs.AddFlagSet(o.cfs)
+	fs.AddFlagSet(o.kube)
 	// --master is what "csi-sidecars explain" and the sidecars call --server.
 	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, n string) pflag.NormalizedName {
 		if n == "master" {
@@ -95,13 +96,14 @@ Examples:
   %[1]s volumesnapshot nightly -n backup -o json
   %[1]s pvc --all --context prod
 
-The namespace is --namespace, else the namespace of the kubeconfig context.
+The namespace is --namespace, else the namespace of the kubeconfig context,
+else "default".
 Exit status: 0 the reports were printed, 1 the cluster could not be read,
 2 bad arguments or an unusable kubeconfig.
 
 Flags:
 %[2]s
 Kubeconfig flags (as kubectl's):
-%[3]s`, o.name, o.own.FlagUsages(), o.cfs.FlagUsages())
+%[3]s`, o.name, o.own.FlagUsages(), o.kube.FlagUsages())
 	return b.String()
 }
