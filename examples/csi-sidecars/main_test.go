@@ -158,31 +158,3 @@ func TestRunAllFirstErrorStopsOthers(t *testing.T) {
 		t.Errorf("clean stop: %v", err)
 	}
 }
-
-func TestParseExplain(t *testing.T) {
-	for _, tc := range []struct {
-		args           []string
-		kind, name, ns string
-		kubeconfig     string
-		wantErr        bool
-	}{
-		{[]string{"pvc", "data", "-n", "apps"}, "pvc", "data", "apps", "", false},
-		{[]string{"--kubeconfig", "/k", "pv", "pv-1"}, "pv", "pv-1", "default", "/k", false},
-		{[]string{"-n=x", "volumesnapshot", "s1"}, "volumesnapshot", "s1", "x", "", false},
-		{[]string{"pvc"}, "", "", "", "", true},
-		{[]string{"pvc", "a", "b"}, "", "", "", "", true},
-	} {
-		a, err := parseExplain(tc.args, &bytes.Buffer{})
-		if (err != nil) != tc.wantErr {
-			t.Errorf("%q: err %v", tc.args, err)
-			continue
-		}
-		if !tc.wantErr && (a.kind != tc.kind || a.name != tc.name || a.namespace != tc.ns || a.kubeconfig != tc.kubeconfig) {
-			t.Errorf("%q: got %+v", tc.args, a)
-		}
-	}
-	var out, errOut bytes.Buffer
-	if code := explainMain(context.Background(), []string{"pvc"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "usage") {
-		t.Errorf("bad arguments: code %d, stderr %q", code, errOut.String())
-	}
-}

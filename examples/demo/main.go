@@ -50,6 +50,7 @@ func main() {
 		{"offline-only expansion waits for the pod; online needs no node step", "002", scenarioOfflineExpand},
 		{"zonal disk created in the zone of the scheduled node", "003", scenarioTopology},
 		{"snapshot, restore, clone, Delete vs Retain, HA replicas", "004", scenarioSnapshots},
+		{"kubectl csi explain on a claim stuck on purpose", "-", scenarioExplain},
 	}
 	type result struct {
 		s    scenario
