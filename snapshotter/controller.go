@@ -38,6 +38,7 @@ type Controller struct {
 	classLister snaplisters.VolumeSnapshotClassLister
 	pvcLister   corelisters.PersistentVolumeClaimLister
 	pvLister    corelisters.PersistentVolumeLister
+	nodeLister  corelisters.NodeLister // with DistributedSnapshotting only
 	vsIndex     cache.Indexer // snapshots by source PVC
 	pvcIndex    cache.Indexer // PVCs by the snapshot they restore from
 
@@ -151,6 +152,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	// classes and PVs are read from their listers only
 	_ = classInf.Informer()
 	_ = pvInf.Informer()
+	if c.opts.DistributedSnapshotting {
+		nodeInf := sc.Kube.Core().V1().Nodes()
+		c.nodeLister = nodeInf.Lister()
+		_ = nodeInf.Informer()
+	}
 
 	sc.Start()
 	logger.V(2).Info("Waiting for informer caches to sync")
