@@ -39,8 +39,8 @@ type Controller struct {
 	pvcLister   corelisters.PersistentVolumeClaimLister
 	pvLister    corelisters.PersistentVolumeLister
 	nodeLister  corelisters.NodeLister // with DistributedSnapshotting only
-	vsIndex     cache.Indexer // snapshots by source PVC
-	pvcIndex    cache.Indexer // PVCs by the snapshot they restore from
+	vsIndex     cache.Indexer          // snapshots by source PVC
+	pvcIndex    cache.Indexer          // PVCs by the snapshot they restore from
 
 	vsQueue  *queue
 	vscQueue *queue
