@@ -38,9 +38,10 @@ type Controller struct {
 	classLister snaplisters.VolumeSnapshotClassLister
 	pvcLister   corelisters.PersistentVolumeClaimLister
 	pvLister    corelisters.PersistentVolumeLister
-	nodeLister  corelisters.NodeLister // with DistributedSnapshotting only
-	vsIndex     cache.Indexer          // snapshots by source PVC
-	pvcIndex    cache.Indexer          // PVCs by the snapshot they restore from
+	vsIndex     cache.Indexer // snapshots by source PVC
+	pvcIndex    cache.Indexer // PVCs by the snapshot they restore from
+
+	nodeLister corelisters.NodeLister // with DistributedSnapshotting only
 
 	vsQueue  *queue
 	vscQueue *queue
