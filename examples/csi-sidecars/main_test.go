@@ -79,7 +79,7 @@ func TestSharedDefaults(t *testing.T) {
 }
 
 func TestRefusedFlags(t *testing.T) {
-	for _, args := range [][]string{{"--node-deployment"}, {"--enable-distributed-snapshotting"},
+	for _, args := range [][]string{{"--node-deployment"},
 		{"--feature-gates=CrossNamespaceVolumeDataSource=true"}, {"--snapshot-timeout=0"}} {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		f := registerFlags(fs)
@@ -184,5 +184,16 @@ func TestParseExplain(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := explainMain(context.Background(), []string{"pvc"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "usage") {
 		t.Errorf("bad arguments: code %d, stderr %q", code, errOut.String())
+	}
+}
+
+// TestDistributedSnapshottingFlag: --enable-distributed-snapshotting
+// reaches the snapshot controller's options.
+func TestDistributedSnapshottingFlag(t *testing.T) {
+	if f := parse(t, "--enable-snapshot-controller"); f.ctl.DistributedSnapshotting {
+		t.Error("distributed snapshotting on by default")
+	}
+	if f := parse(t, "--enable-snapshot-controller", "--enable-distributed-snapshotting"); !f.ctl.DistributedSnapshotting {
+		t.Error("--enable-distributed-snapshotting did not reach the controller's options")
 	}
 }
