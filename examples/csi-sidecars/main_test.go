@@ -79,7 +79,7 @@ func TestSharedDefaults(t *testing.T) {
 }
 
 func TestRefusedFlags(t *testing.T) {
-	for _, args := range [][]string{{"--node-deployment"}, {"--enable-distributed-snapshotting"},
+	for _, args := range [][]string{{"--node-deployment"},
 		{"--feature-gates=CrossNamespaceVolumeDataSource=true"}, {"--snapshot-timeout=0"}} {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		f := registerFlags(fs)
@@ -156,5 +156,13 @@ func TestRunAllFirstErrorStopsOthers(t *testing.T) {
 	cancel()
 	if err := runAll(ctx, []namedRunner{{"waits", func(ctx context.Context) error { <-ctx.Done(); return nil }}}); err != nil {
 		t.Errorf("clean stop: %v", err)
+	}
+}
+func TestDistributedSnapshottingFlag(t *testing.T) {
+	if f := parse(t, "--enable-snapshot-controller"); f.ctl.DistributedSnapshotting {
+		t.Error("distributed snapshotting on by default")
+	}
+	if f := parse(t, "--enable-snapshot-controller", "--enable-distributed-snapshotting"); !f.ctl.DistributedSnapshotting {
+		t.Error("--enable-distributed-snapshotting did not reach the controller's options")
 	}
 }
