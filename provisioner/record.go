@@ -345,7 +345,10 @@ func (p *Provisioner) syncRecord(ctx context.Context, key string) error {
 	}
 	m := rec.meta
 	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("pvc", klog.KRef(m.ClaimNamespace, m.ClaimName), "volume", m.VolumeName))
-	if !rec.saved {
+	p.records.mu.Lock()
+	saved := rec.saved
+	p.records.mu.Unlock()
+	if !saved {
 		if err := p.saveRecord(ctx, rec); err != nil {
 			return err
 		}
