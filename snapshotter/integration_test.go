@@ -137,8 +137,22 @@ func TestIntegrationDefaultClass(t *testing.T) {
 		t.Errorf("class = %v, want the default %q", c, e.className("default"))
 	}
 
-	// A second default class makes the choice ambiguous: rejected.
+	if n := len(e.drv.Snapshots()); n != 1 {
+		t.Errorf("backend snapshots = %d, want 1", n)
+	}
+}
+
+// TestIntegrationAmbiguousDefaultClass: two default classes make the
+// choice ambiguous: the snapshot is rejected with an event and an error
+// status. Both classes exist before the controller starts, so its class
+// cache holds both when the snapshot comes.
+func TestIntegrationAmbiguousDefaultClass(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.class("default", crdv1.VolumeSnapshotContentDelete, true, nil)
 	e.class("default2", crdv1.VolumeSnapshotContentDelete, true, nil)
+	e.volume("data")
+	e.startController(ControllerOptions{})
+	e.startSidecar(SidecarOptions{})
 	e.snapshot("ambiguous", "data", "")
 	e.waitEvent("ambiguous", ReasonSetDefaultSnapshotClassFailed, "2 default snapshot classes were found")
 	e.eventually("error status", 10*time.Second, func() error {
@@ -151,8 +165,8 @@ func TestIntegrationDefaultClass(t *testing.T) {
 		}
 		return nil
 	})
-	if n := len(e.drv.Snapshots()); n != 1 {
-		t.Errorf("backend snapshots = %d, want 1", n)
+	if n := len(e.drv.Snapshots()); n != 0 {
+		t.Errorf("backend snapshots = %d, want none", n)
 	}
 }
 
