@@ -15,6 +15,9 @@ type ControllerFlags struct {
 	Options                 ControllerOptions
 	PreventModeConversion   bool
 	DistributedSnapshotting bool
+	// NormalEvents is --normal-events; Check sets
+	// Options.DisableNormalEvents to its negation.
+	NormalEvents bool
 	FeatureGates            FeatureGates
 }
 
@@ -27,7 +30,7 @@ func RegisterControllerFlags(fs *flag.FlagSet, f *ControllerFlags) {
 	fs.DurationVar(&f.Options.RetryIntervalMax, "retry-interval-max", 5*time.Minute, "Maximum retry interval of a failed operation.")
 	fs.DurationVar(&f.Options.CRDWait, "retry-crd-interval-max", 30*time.Second, "How long to wait at start for the VolumeSnapshot CRDs to be served.")
 	fs.BoolVar(&f.PreventModeConversion, "prevent-volume-mode-conversion", true, "Record the source volume mode in new contents, so a restore cannot change it unless allowed.")
-	fs.BoolVar(&f.Options.NormalEvents, "normal-events", false, "Also emit the Normal CreatingSnapshot, SnapshotCreated and SnapshotReady events (one event write per snapshot); Warning events are always emitted.")
+	fs.BoolVar(&f.NormalEvents, "normal-events", true, "Emit the Normal CreatingSnapshot, SnapshotCreated and SnapshotReady events (upstream always does; three event writes per snapshot). =false writes only Warning events.")
 	fs.BoolVar(&f.DistributedSnapshotting, "enable-distributed-snapshotting", false, "Label contents with the node of their volume for node-local sidecars (not supported: refused).")
 	registerFeatureGates(fs, &f.FeatureGates)
 }
@@ -38,6 +41,7 @@ func (f *ControllerFlags) Check() error {
 		return fmt.Errorf("--enable-distributed-snapshotting is not supported by this controller: run without it (contents are handled by one cluster-wide sidecar per driver)")
 	}
 	f.Options.PreventVolumeModeConversion = &f.PreventModeConversion
+	f.Options.DisableNormalEvents = !f.NormalEvents
 	return f.Options.withDefaults().Validate()
 }
 
