@@ -18,7 +18,7 @@ type ControllerFlags struct {
 	// NormalEvents is --normal-events; Check sets
 	// Options.DisableNormalEvents to its negation.
 	NormalEvents bool
-	FeatureGates            FeatureGates
+	FeatureGates FeatureGates
 }
 
 // RegisterControllerFlags registers upstream's snapshot-controller flags on
