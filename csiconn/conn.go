@@ -13,7 +13,10 @@ import (
 	"github.com/kubernetes-csi/csi-lib-utils/metrics"
 	"github.com/kubernetes-csi/csi-lib-utils/rpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/status"
+	csitrans "k8s.io/csi-translation-lib"
 	"k8s.io/klog/v2"
 )
 
@@ -26,9 +29,14 @@ type Options struct {
 	CallTimeout time.Duration
 	// ConnectTimeout bounds the wait for the socket to accept; default 30s.
 	ConnectTimeout time.Duration
-	// ReadyTimeout bounds the wait for Probe to report ready; default 5m.
-	// The driver is probed once per second meanwhile.
+	// ReadyTimeout bounds the wait for Probe to report ready; zero (the
+	// default) waits until ctx ends, as the upstream sidecars do, so a
+	// driver that takes long to start does not restart its sidecars. The
+	// driver is probed once per second meanwhile.
 	ReadyTimeout time.Duration
+	// ReadyLogInterval is how often the wait for readiness is logged, with
+	// what the last probe answered; default 30s.
+	ReadyLogInterval time.Duration
 	// DriverName, when set, must equal the name the driver reports.
 	DriverName string
 	// Metrics records every call; default: a new sidecar metrics manager
@@ -41,10 +49,13 @@ type Options struct {
 
 // Defaults for Options.
 const (
-	DefaultCallTimeout    = 10 * time.Second
-	DefaultConnectTimeout = 30 * time.Second
-	DefaultReadyTimeout   = 5 * time.Minute
+	DefaultCallTimeout      = 10 * time.Second
+	DefaultConnectTimeout   = 30 * time.Second
+	DefaultReadyLogInterval = 30 * time.Second
 )
+
+// probeInterval is the pause between two probes of a driver not yet ready.
+const probeInterval = time.Second
 
 func (o Options) withDefaults() Options {
 	if o.CallTimeout == 0 {
@@ -53,8 +64,8 @@ func (o Options) withDefaults() Options {
 	if o.ConnectTimeout == 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
 	}
-	if o.ReadyTimeout == 0 {
-		o.ReadyTimeout = DefaultReadyTimeout
+	if o.ReadyLogInterval == 0 {
+		o.ReadyLogInterval = DefaultReadyLogInterval
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.NewCSIMetricsManagerForSidecar("")
@@ -76,6 +87,9 @@ func (o Options) Validate() error {
 	}
 	if o.ReadyTimeout < 0 {
 		errs = append(errs, fmt.Errorf("ReadyTimeout %v must not be negative", o.ReadyTimeout))
+	}
+	if o.ReadyLogInterval < 0 {
+		errs = append(errs, fmt.Errorf("ReadyLogInterval %v must not be negative", o.ReadyLogInterval))
 	}
 	return errors.Join(errs...)
 }
@@ -164,17 +178,57 @@ func (c *Conn) onLoss(ctx context.Context) bool {
 	return c.opts.Reconnect
 }
 
+// waitReady probes the driver once per second until it reports ready, ctx
+// ends or ReadyTimeout (when set) passes. Our own loop rather than
+// csi-lib-utils' rpc.ProbeForever: that one logs every attempt (3,600 lines
+// an hour for a driver that waits for its backend); this one logs once per
+// ReadyLogInterval what it waits for. As there, an answer other than ready,
+// not ready or a probe timeout ends the wait with an error.
 func (c *Conn) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.ReadyTimeout)
-	defer cancel()
-	err := rpc.ProbeForever(ctx, c.grpc, c.opts.CallTimeout)
-	if err == nil {
-		return nil
+	if c.opts.ReadyTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.ReadyTimeout)
+		defer cancel()
 	}
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-		return fmt.Errorf("CSI driver at %s did not report ready within %v: check the driver's own logs for why its Probe fails", c.opts.Address, c.opts.ReadyTimeout)
+	logger := klog.FromContext(ctx)
+	tick := time.NewTicker(probeInterval)
+	defer tick.Stop()
+	start := time.Now()
+	nextLog := start.Add(c.opts.ReadyLogInterval)
+	probes := 0
+	for {
+		probes++
+		callCtx, cancel := c.CallContext(ctx)
+		ready, err := rpc.Probe(callCtx, c.grpc)
+		cancel()
+		var last string
+		switch {
+		case err == nil && ready:
+			if probes > 1 {
+				logger.Info("CSI driver is ready", "waited", time.Since(start).Round(time.Second), "probes", probes)
+			}
+			return nil
+		case ctx.Err() != nil:
+			if c.opts.ReadyTimeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("CSI driver at %s did not report ready within %v: check the driver's own logs for why its Probe fails", c.opts.Address, c.opts.ReadyTimeout)
+			}
+			return fmt.Errorf("waiting for CSI driver at %s to report ready: %w", c.opts.Address, ctx.Err())
+		case err == nil:
+			last = "Probe answered ready=false"
+		case status.Code(err) == codes.DeadlineExceeded:
+			last = fmt.Sprintf("Probe did not answer within %v", c.opts.CallTimeout)
+		default:
+			return fmt.Errorf("probing CSI driver at %s: %w: check the driver's own logs", c.opts.Address, err)
+		}
+		if now := time.Now(); !now.Before(nextLog) {
+			logger.Info("Waiting for the CSI driver to report ready", "waited", now.Sub(start).Round(time.Second), "probes", probes, "last", last)
+			nextLog = now.Add(c.opts.ReadyLogInterval)
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
 	}
-	return fmt.Errorf("probing CSI driver at %s: %w", c.opts.Address, err)
 }
 
 func (c *Conn) readIdentity(ctx context.Context) error {
@@ -258,4 +312,17 @@ func (c *Conn) WatchLoss(ctx context.Context) error {
 // histogram csi_sidecar_operations_seconds, driver name set at Connect.
 func NewMetricsManager() metrics.CSIMetricsManager {
 	return metrics.NewCSIMetricsManagerForSidecar("")
+}
+
+// NewMigrationMetricsManager is NewMetricsManager with the label migrated:
+// "true" on calls whose context carries connection.AdditionalInfo with
+// Migrated "true" (operations on migrated in-tree volumes), else "false".
+func NewMigrationMetricsManager() metrics.CSIMetricsManager {
+	return metrics.NewCSIMetricsManagerWithOptions("", metrics.WithProcessStartTime(false), metrics.WithMigration())
+}
+
+// IsMigratedDriver reports whether driver is the CSI driver of an in-tree
+// plugin that the translation library migrates.
+func IsMigratedDriver(driver string) bool {
+	return csitrans.New().IsMigratedCSIDriverByName(driver)
 }

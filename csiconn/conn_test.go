@@ -226,3 +226,46 @@ func TestSecretsNeverLogged(t *testing.T) {
 		t.Errorf("log does not show the secret as stripped")
 	}
 }
+
+// TestConnectProbesUntilReady: with no ReadyTimeout, a driver that is not
+// ready is probed until the caller gives up, and the wait is logged once per
+// ReadyLogInterval with what the last probe answered (not once per probe).
+func TestConnectProbesUntilReady(t *testing.T) {
+	logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.BufferLogs(true)))
+	drv := fakedriver.Start(t, fakedriver.Options{NotReadyProbes: 1 << 30})
+	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logger))
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		conn, err := csiconn.Connect(ctx, csiconn.Options{Address: drv.Endpoint(), ReadyLogInterval: 1500 * time.Millisecond})
+		if conn != nil {
+			conn.Close()
+		}
+		errc <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for drv.Calls("Probe") < 5 {
+		select {
+		case err := <-errc:
+			t.Fatalf("Connect gave up after %d probes: %v", drv.Calls("Probe"), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d probes in 30s", drv.Calls("Probe"))
+		}
+	}
+	cancel()
+	err := <-errc
+	if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "waiting for CSI driver") {
+		t.Fatalf("Connect = %v, want a cancelled wait for readiness", err)
+	}
+	probes := drv.Calls("Probe")
+	logs := logger.GetSink().(ktesting.Underlier).GetBuffer().String()
+	waits := strings.Count(logs, "Waiting for the CSI driver to report ready")
+	if waits == 0 || !strings.Contains(logs, "Probe answered ready=false") {
+		t.Errorf("no progress line saying what the probe answered after %d probes:\n%s", probes, logs)
+	}
+	if waits >= probes {
+		t.Errorf("%d progress lines for %d probes: want one per interval, not per probe", waits, probes)
+	}
+}

@@ -46,7 +46,12 @@ func stateOf(in *Input) string {
 		if s == "" {
 			s = string(v1.ClaimPending)
 		}
-		if c := claimClass(pvc); c != nil {
+		switch c := claimClass(pvc); {
+		case c == nil:
+		case *c == "":
+			// storageClassName: "" asks for no class at all.
+			s += `, class "" (static binding only)`
+		default:
 			s += ", class " + *c
 		}
 		req, hasReq := pvc.Spec.Resources.Requests[v1.ResourceStorage]

@@ -64,13 +64,13 @@ func (s Severity) String() string {
 
 // Finding is one reason why an object is in its state.
 type Finding struct {
-	Severity Severity
+	Severity Severity `json:"severity"`
 	// Reason is a short machine-readable code, one of the Reason* constants.
-	Reason string
+	Reason string `json:"reason"`
 	// Message says why, in plain words.
-	Message string
+	Message string `json:"message"`
 	// Action says what to do next; empty when nothing needs doing.
-	Action string
+	Action string `json:"action,omitempty"`
 }
 
 // Input holds the objects Diagnose reasons about. Only the target is
@@ -132,17 +132,22 @@ type Input struct {
 }
 
 // Report is what Explain found about one object.
+//
+// Its JSON form (see the field tags) is stable: kind, namespace (omitted
+// for cluster-scoped kinds), name, state, findings with severity ("Info",
+// "Warning", "Error"), reason, message and action (omitted when empty),
+// and unread (omitted when empty).
 type Report struct {
-	Kind      Kind
-	Namespace string
-	Name      string
+	Kind      Kind   `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
 	// State is a one-line summary such as "Pending" or "Bound, resize
 	// 1Gi -> 2Gi pending".
-	State    string
-	Findings []Finding
+	State    string    `json:"state"`
+	Findings []Finding `json:"findings"`
 	// Unread lists the related objects Explain could not read (for
 	// example for lack of RBAC); the findings are made without them.
-	Unread []string
+	Unread []string `json:"unread,omitempty"`
 }
 
 // Worst is the highest severity among the findings.

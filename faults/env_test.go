@@ -132,6 +132,9 @@ func provisionerOptions(opts provisioner.Options) provisioner.Options {
 	if opts.Timeout == 0 {
 		opts.Timeout = 5 * time.Second
 	}
+	if opts.InfeasibleRetryDelay == 0 {
+		opts.InfeasibleRetryDelay = time.Second // InvalidArgument is injected and cleared
+	}
 	return opts
 }
 

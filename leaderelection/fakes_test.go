@@ -178,22 +178,6 @@ func (w *fakeWatch) Stop() {
 	delete(w.s.watchers, w)
 }
 
-// drained yields until every watcher has taken its events.
-func (s *store) drained() {
-	for {
-		pending := 0
-		s.mu.Lock()
-		for w := range s.watchers {
-			pending += len(w.ch)
-		}
-		s.mu.Unlock()
-		if pending == 0 {
-			return
-		}
-		runtime.Gosched()
-	}
-}
-
 // settle yields until the fake clock's waiters stop changing, so that the
 // goroutines under test have reacted to the last step before the next.
 func settle(clk *clocktesting.FakeClock) {

@@ -50,6 +50,11 @@ func (p *Provisioner) syncClaim(ctx context.Context, key string) error {
 	case claimTake:
 		return p.take(ctx, key, pvc, class)
 	case claimProvision:
+		if wait := p.slow.wait(pvc.UID, class, p.opts.Clock.Now()); wait > 0 {
+			logger.V(4).Info("Driver refused this claim as infeasible; next attempt delayed unless its class changes", "after", wait)
+			p.claimQueue.AddAfter(key, wait)
+			return nil
+		}
 		return p.provision(ctx, pvc, class)
 	case claimConvertIntent:
 		return p.convertIntent(ctx, pvc, class)
@@ -162,7 +167,11 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 		}
 		return nil
 	}
-	pv := p.buildPV(pvc, class, a, vol)
+	pv, err := p.buildPV(pvc, class, a, vol)
+	if err != nil {
+		p.deleteQuietly(ctx, pvc, a, vol.GetVolumeId())
+		return p.failed(ctx, pvc, err, stateFinished)
+	}
 	if ctx.Err() != nil {
 		keep() // stopped with a volume and no PV: record it for the next leader
 		return ctx.Err()
@@ -178,7 +187,7 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 			return gerr
 		}
 		switch {
-		case old.Spec.ClaimRef == nil || old.Spec.ClaimRef.UID != pvc.UID || old.Spec.CSI == nil || old.Spec.CSI.VolumeHandle != vol.GetVolumeId():
+		case old.Spec.ClaimRef == nil || old.Spec.ClaimRef.UID != pvc.UID || volumeHandle(ctx, old, p.name) != vol.GetVolumeId():
 			keep()
 			return p.failed(ctx, pvc, fmt.Errorf("PV %s already exists and belongs to another claim or volume", pv.Name), stateFinished)
 		case old.DeletionTimestamp != nil:
@@ -249,7 +258,9 @@ func (p *Provisioner) failed(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 		}
 		return nil
 	}
-	if csiconn.Code(err).String() == "InvalidArgument" {
+	if csiconn.Code(err) == codes.InvalidArgument {
+		key, _ := cache.MetaNamespaceKeyFunc(pvc)
+		p.slow.add(pvc.UID, key, claimClass(pvc), p.classFor(pvc), p.opts.Clock.Now().Add(p.opts.InfeasibleRetryDelay))
 		p.rec.Eventf(pvc, v1.EventTypeWarning, ReasonProvisioningFailed, "Volume provisioning failed with infeasible error. Retries will be delayed. %v", err)
 	} else {
 		p.rec.Event(pvc, v1.EventTypeWarning, ReasonProvisioningFailed, err.Error())
@@ -267,6 +278,9 @@ func (p *Provisioner) create(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 			return nil, err // no call without the record
 		}
 		recorded = true
+	}
+	if a.migrated {
+		ctx = markMigrated(ctx)
 	}
 	callCtx, cancel := p.callCtx(ctx)
 	defer cancel()

@@ -72,7 +72,7 @@ func decideClaim(pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass, d
 	if pvc.Spec.VolumeName != "" {
 		return claimIgnore, "claim is bound"
 	}
-	if p := claimProvisioner(pvc); p != driver && pvc.Annotations[annMigratedTo] != driver {
+	if p := claimProvisioner(pvc); !servesProvisioner(p, driver) && pvc.Annotations[annMigratedTo] != driver {
 		return claimIgnore, fmt.Sprintf("claim is for provisioner %q", p)
 	}
 	if hasPV {
@@ -81,7 +81,7 @@ func decideClaim(pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass, d
 	if class == nil {
 		return claimProvision, "" // fails with a clear error in the attempt
 	}
-	if class.Provisioner != driver {
+	if !servesProvisioner(class.Provisioner, driver) {
 		return claimIgnore, fmt.Sprintf("class %s is for provisioner %q", class.Name, class.Provisioner)
 	}
 	if class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer &&
@@ -183,12 +183,17 @@ const (
 	volumeDelete
 )
 
-// volumeIsOurs reports whether this driver must handle the PV's deletion.
+// volumeIsOurs reports whether this driver must handle the PV's deletion:
+// provisioned by it (or by an in-tree plugin migrated to it), or migrated
+// to it.
 func volumeIsOurs(pv *v1.PersistentVolume, driver string) bool {
 	if by, ok := pv.Annotations[annProvisionedBy]; ok {
-		return by == driver || pv.Annotations[annMigratedTo] == driver
+		return servesProvisioner(by, driver) || pv.Annotations[annMigratedTo] == driver
 	}
-	return pv.Spec.CSI != nil && pv.Spec.CSI.Driver == driver
+	if pv.Spec.CSI != nil {
+		return pv.Spec.CSI.Driver == driver
+	}
+	return pv.Annotations[annMigratedTo] == driver
 }
 
 // decideVolume picks the action for a PV of this driver.
@@ -199,9 +204,10 @@ func decideVolume(pv *v1.PersistentVolume, driver string) volumeAction {
 	fin := hasFinalizer(pv.Finalizers, FinalizerPV)
 	policy := pv.Spec.PersistentVolumeReclaimPolicy
 	switch {
-	case pv.Spec.CSI == nil:
-		// A migrated in-tree PV: this provisioner cannot delete it, so it
-		// never carries our finalizer (one left by an earlier version goes).
+	case pv.Spec.CSI == nil && !migratedPV(pv, driver):
+		// An in-tree PV the translation library cannot map to this
+		// driver: it cannot be deleted here, so it never carries our
+		// finalizer (one left by an earlier version goes).
 		if fin {
 			return volumeRemoveFinalizer
 		}

@@ -91,8 +91,13 @@
 //   - A record copies the provisioner secret of its request into
 //     RecordNamespace until the cleanup is done; give that namespace the
 //     protection the secret needs.
-//   - Cross-namespace data sources and migration of in-tree volumes are not
-//     implemented.
+//   - Cross-namespace data sources are not implemented.
+//   - In-tree volumes migrated to this driver (k8s.io/csi-translation-lib
+//     maps, e.g., kubernetes.io/aws-ebs to ebs.csi.aws.com) are served:
+//     claims naming the in-tree plugin or migrated to this driver are
+//     provisioned from the translated class, their PV is written in the
+//     in-tree form (annotated pv.kubernetes.io/migrated-to), and such PVs
+//     are deleted through their translated volume handle.
 //   - VolumeSnapshots restored from carry the source-protection finalizer
 //     while a restore needs them; a sweep every SnapshotSweepInterval
 //     removes it from snapshots no unbound claim and no record needs.

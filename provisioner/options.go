@@ -88,6 +88,11 @@ type Options struct {
 	// removed from VolumeSnapshots no restore needs any more (upstream
 	// --snapshot-orphan-sweep-interval); default 5m, negative disables.
 	SnapshotSweepInterval time.Duration
+	// InfeasibleRetryDelay is how long a claim whose CreateVolume the
+	// driver refused with InvalidArgument waits before its next attempt,
+	// unless its StorageClass is replaced meanwhile; default
+	// DefaultInfeasibleRetryDelay (5m, fixed upstream).
+	InfeasibleRetryDelay time.Duration
 	// DisableNormalEvents stops the Normal "Provisioning" (per attempt)
 	// and "ProvisioningSucceeded" events, which are emitted by default as
 	// upstream always does. Set, only Warning events are written: a
@@ -157,6 +162,9 @@ func (o Options) withDefaults() Options {
 	if o.RecordNamespace == "" {
 		o.RecordNamespace = kube.OwnNamespace()
 	}
+	if o.InfeasibleRetryDelay == 0 {
+		o.InfeasibleRetryDelay = DefaultInfeasibleRetryDelay
+	}
 	if o.SnapshotSweepInterval == 0 {
 		o.SnapshotSweepInterval = DefaultSnapshotSweepInterval
 	}
@@ -186,6 +194,9 @@ func (o Options) withDefaults() Options {
 // Validate reports every bad field at once.
 func (o Options) Validate() error {
 	var errs []error
+	if o.InfeasibleRetryDelay < 0 {
+		errs = append(errs, fmt.Errorf("InfeasibleRetryDelay %v: must not be negative", o.InfeasibleRetryDelay))
+	}
 	if o.VolumeNameUUIDLength > 32 {
 		errs = append(errs, fmt.Errorf("VolumeNameUUIDLength %d: must be at most 32", o.VolumeNameUUIDLength))
 	}

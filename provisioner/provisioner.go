@@ -13,6 +13,7 @@ import (
 	snapinformers "github.com/kubernetes-csi/external-snapshotter/client/v8/informers/externalversions"
 	snaplisters "github.com/kubernetes-csi/external-snapshotter/client/v8/listers/volumesnapshot/v1"
 	v1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
@@ -74,8 +75,10 @@ type Provisioner struct {
 	// provisioned: claims whose PV this process created, until the claim
 	// is seen bound or deleted (the PV informer may lag behind our write).
 	provisioned uidSet
-	started     atomic.Bool
-	capacity    *capacityController
+	// slow: claims refused as infeasible, waiting Options.InfeasibleRetryDelay.
+	slow     slowSet
+	started  atomic.Bool
+	capacity *capacityController
 
 	// topoCache keeps the requirement of a claim between attempts so that
 	// retries send identical requests; keyed by claim UID.
@@ -154,6 +157,11 @@ func (p *Provisioner) setup() error {
 	})
 	classInf := p.cache.Kube.Storage().V1().StorageClasses()
 	p.classes = classInf.Lister()
+	p.addHandler(classInf.Informer(), cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { p.classChanged(o) },
+		UpdateFunc: func(_, o any) { p.classChanged(o) },
+		DeleteFunc: func(o any) { p.classChanged(o) },
+	})
 	p.synced = append(p.synced, claimInf.Informer().HasSynced, volInf.Informer().HasSynced, classInf.Informer().HasSynced)
 	if (p.topology() || p.opts.Capacity != nil) && p.opts.NodeDeployment == nil {
 		nodeInf := p.cache.Kube.Core().V1().Nodes()
@@ -335,6 +343,7 @@ func (p *Provisioner) enqueueClaim(o any) {
 func (p *Provisioner) claimDeleted(o any) {
 	o = kube.Unwrap(o)
 	if pvc, ok := o.(*v1.PersistentVolumeClaim); ok {
+		p.slow.remove(pvc.UID)
 		p.forgetTopology(string(pvc.UID))
 		p.forgetTake(string(pvc.UID))
 		p.provisioned.remove(pvc.UID)
@@ -342,6 +351,23 @@ func (p *Provisioner) claimDeleted(o any) {
 		if p.records.get(pvc.UID) != nil {
 			p.recordQueue.Add(string(pvc.UID))
 		}
+	}
+}
+
+// classChanged retries at once the claims refused as infeasible under an
+// earlier class of this name (deleted, or replaced by a new one).
+func (p *Provisioner) classChanged(o any) {
+	o = kube.Unwrap(o)
+	c, ok := o.(*storagev1.StorageClass)
+	if !ok {
+		return
+	}
+	current, err := p.classes.Get(c.Name)
+	if err != nil {
+		current = nil
+	}
+	for _, key := range p.slow.changed(c.Name, current) {
+		p.claimQueue.Add(key)
 	}
 }
 

@@ -1,6 +1,8 @@
 package provisioner
 
 import (
+	"fmt"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -11,7 +13,9 @@ import (
 )
 
 // buildPV assembles the PV of a created volume, pre-bound to its claim.
-func (p *Provisioner) buildPV(pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass, a *attempt, vol *csi.Volume) *v1.PersistentVolume {
+// For a migrated in-tree class the PV is translated back to the in-tree
+// source, annotated as migrated to this driver.
+func (p *Provisioner) buildPV(pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass, a *attempt, vol *csi.Volume) (*v1.PersistentVolume, error) {
 	size := vol.CapacityBytes
 	if size == 0 {
 		size = a.req.CapacityRange.GetRequiredBytes()
@@ -72,5 +76,13 @@ func (p *Provisioner) buildPV(pvc *v1.PersistentVolumeClaim, class *storagev1.St
 	if p.topology() {
 		pv.Spec.NodeAffinity = nodeAffinity(vol.AccessibleTopology)
 	}
-	return pv
+	if !a.migrated {
+		return pv, nil
+	}
+	inTree, err := translator.TranslateCSIPVToInTree(pv)
+	if err != nil {
+		return nil, fmt.Errorf("translating the PV of volume %s back to in-tree plugin %s: %w", vol.VolumeId, class.Provisioner, err)
+	}
+	inTree.Annotations[annMigratedTo] = p.name
+	return inTree, nil
 }

@@ -77,7 +77,13 @@ func TestBuildPV(t *testing.T) {
 				}
 			}},
 	} {
-		t.Run(tc.name, func(t *testing.T) { tc.check(t, p.buildPV(tc.pvc, tc.class, tc.a, tc.vol)) })
+		t.Run(tc.name, func(t *testing.T) {
+			pv, err := p.buildPV(tc.pvc, tc.class, tc.a, tc.vol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, pv)
+		})
 	}
 }
 

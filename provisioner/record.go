@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync"
 
@@ -91,6 +92,20 @@ type records struct {
 	// busy holds claims with a CreateVolume in flight in this process; the
 	// cleanup of their record waits for it to return.
 	busy map[types.UID]bool
+	// writes serialise the API writes of one record (save, drop): the claim
+	// worker and the record worker both write, and a record one of them
+	// dropped must never be written back by the other.
+	writes [64]sync.Mutex
+}
+
+// lockWrites locks the writes of the record of uid; call the result to
+// unlock. Records share 64 locks by hash of the UID.
+func (r *records) lockWrites(uid types.UID) func() {
+	h := fnv.New32a()
+	h.Write([]byte(uid))
+	m := &r.writes[h.Sum32()%uint32(len(r.writes))]
+	m.Lock()
+	return m.Unlock
 }
 
 func newRecords() *records {
@@ -258,8 +273,13 @@ func (p *Provisioner) keepRecord(ctx context.Context, rec *provRecord) error {
 	return nil
 }
 
-// saveRecord writes rec (create, or update of the one stored).
+// saveRecord writes rec (create, or update of the one stored), unless it
+// is no longer the claim's record (dropped or replaced meanwhile).
 func (p *Provisioner) saveRecord(ctx context.Context, rec *provRecord) error {
+	defer p.records.lockWrites(rec.meta.ClaimUID)()
+	if p.records.get(rec.meta.ClaimUID) != rec {
+		return nil
+	}
 	s, err := rec.toSecret(p.opts.RecordNamespace, p.name)
 	if err != nil {
 		return err
@@ -283,6 +303,7 @@ func (p *Provisioner) saveRecord(ctx context.Context, rec *provRecord) error {
 // dropRecord removes the record of a claim: its volume has a PV, was
 // deleted, or provably does not exist.
 func (p *Provisioner) dropRecord(ctx context.Context, uid types.UID) error {
+	defer p.records.lockWrites(uid)()
 	p.records.mu.Lock()
 	_, ok := p.records.m[uid]
 	p.records.mu.Unlock()
@@ -341,6 +362,18 @@ func (p *Provisioner) syncRecord(ctx context.Context, key string) error {
 	}
 	if p.records.isBusy(uid) {
 		return errBusy
+	}
+	if p.records.get(uid) != rec {
+		return nil // dropped or replaced meanwhile; a replacement is queued
+	}
+	// The informer may not show yet a PV the claim worker just created: ask
+	// the API server before deleting the volume.
+	pv, err := p.kube.CoreV1().PersistentVolumes().Get(ctx, m.VolumeName, metav1.GetOptions{})
+	switch {
+	case err == nil && pv.Spec.ClaimRef != nil && pv.Spec.ClaimRef.UID == uid:
+		return p.dropRecord(ctx, uid)
+	case err != nil && !apierrors.IsNotFound(err):
+		return fmt.Errorf("checking for PV %s before cleaning up its volume: %w", m.VolumeName, err)
 	}
 	if err := p.cleanupRecord(ctx, rec); err != nil {
 		p.met.cleanupFailed.Inc()

@@ -25,6 +25,9 @@ type attempt struct {
 	secretRefs map[string]*v1.SecretReference // by params.Secret.Op
 	source     *sourceInfo
 	vac        string
+	// migrated: the class is an in-tree one, translated to CSI; the PV is
+	// written back in its in-tree form.
+	migrated bool
 }
 
 // stateError carries the createState of a failed preparation.
@@ -51,6 +54,9 @@ func (p *Provisioner) prepare(ctx context.Context, pvc *v1.PersistentVolumeClaim
 		return nil, final(err)
 	}
 	a := &attempt{pvName: name, secretRefs: map[string]*v1.SecretReference{}}
+	if class, a.migrated, err = translateClass(ctx, class, p.name); err != nil {
+		return nil, final(err)
+	}
 	if pvc.Spec.Selector != nil {
 		return nil, final(fmt.Errorf("claim Selector is not supported"))
 	}

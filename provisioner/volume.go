@@ -70,8 +70,12 @@ func (p *Provisioner) delete(ctx context.Context, pv *v1.PersistentVolume) (err 
 			p.met.delete(pv.Spec.StorageClassName, p.opts.Clock.Since(start), err)
 		}
 	}()
-	if pv.Spec.CSI == nil {
-		return p.deleteFailed(pv, errors.New("PV has no CSI source"))
+	src, migrated, err := csiSource(ctx, pv, p.name)
+	if err != nil {
+		return p.deleteFailed(pv, err)
+	}
+	if migrated {
+		ctx = markMigrated(ctx)
 	}
 	if p.attachments != nil {
 		vas, err := p.attachments.List(everything())
@@ -89,12 +93,12 @@ func (p *Provisioner) delete(ctx context.Context, pv *v1.PersistentVolume) (err 
 		return p.deleteFailed(pv, err)
 	}
 	callCtx, cancel := p.callCtx(ctx)
-	_, err = p.ctrl.DeleteVolume(callCtx, &csi.DeleteVolumeRequest{VolumeId: pv.Spec.CSI.VolumeHandle, Secrets: secrets})
+	_, err = p.ctrl.DeleteVolume(callCtx, &csi.DeleteVolumeRequest{VolumeId: src.VolumeHandle, Secrets: secrets})
 	cancel()
 	if err != nil && csiconn.Code(err).String() != "NotFound" {
 		return p.deleteFailed(pv, err)
 	}
-	klog.FromContext(ctx).V(2).Info("Deleted volume", "volume", pv.Spec.CSI.VolumeHandle)
+	klog.FromContext(ctx).V(2).Info("Deleted volume", "volume", src.VolumeHandle, "migrated", migrated)
 	p.deletedVolumes.add(pv.UID)
 	return p.finishDelete(ctx, pv)
 }

@@ -312,11 +312,23 @@ func (r *Resizer) sync(ctx context.Context, key string) error {
 		}
 	}
 	var errs []error
+	inTree := pv
+	pv, migrated, err := TranslateMigrated(ctx, pvc, pv, r.name)
+	if err != nil {
+		r.recorder.Event(pvc, v1.EventTypeWarning, EventResizeFailed, err.Error())
+		return err
+	}
+	if migrated {
+		ctx = markMigrated(ctx)
+	}
 	if r.caps.ControllerExpand || r.caps.NodeExpand {
 		var err error
 		if pvc, pv, err = r.syncResize(ctx, pvc, pv); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if migrated {
+		pv = inTree // modifying migrated in-tree volumes is not supported
 	}
 	if r.modifying {
 		if err := r.syncModify(ctx, pvc, pv); err != nil {

@@ -42,8 +42,11 @@
 //
 // # Caveats
 //
-//   - Migrated in-tree volumes are not handled: only PVs with spec.csi of
-//     this driver are resized.
+//   - In-tree PVs migrated to this driver are resized once
+//     kube-controller-manager hands their claim over (annotation
+//     volume.kubernetes.io/storage-resizer naming this driver): the PV is
+//     translated with k8s.io/csi-translation-lib for the call, and only
+//     its capacity is written back. Their modification is not supported.
 //   - Final-error memory (which pins the target size after a transient
 //     error) lives in the process; a restart forgets it, as upstream does.
 package resizer

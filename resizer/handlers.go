@@ -85,7 +85,7 @@ func ptrString(p *string) string {
 func (r *Resizer) pvHandlers() cache.ResourceEventHandler {
 	enqueue := func(obj any) {
 		pv, ok := obj.(*v1.PersistentVolume)
-		if !ok || pv.Spec.CSI == nil || pv.Spec.CSI.Driver != r.name || pv.Spec.ClaimRef == nil {
+		if !ok || pv.Spec.ClaimRef == nil || (!migratedTo(pv, r.name) && (pv.Spec.CSI == nil || pv.Spec.CSI.Driver != r.name)) {
 			return
 		}
 		r.queue.Add(keyOf(pv.Spec.ClaimRef.Namespace, pv.Spec.ClaimRef.Name))

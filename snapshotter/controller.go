@@ -41,6 +41,8 @@ type Controller struct {
 	vsIndex     cache.Indexer // snapshots by source PVC
 	pvcIndex    cache.Indexer // PVCs by the snapshot they restore from
 
+	nodeLister corelisters.NodeLister // with DistributedSnapshotting only
+
 	vsQueue  *queue
 	vscQueue *queue
 	freshVS  *fresh[*crdv1.VolumeSnapshot]
@@ -151,6 +153,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	// classes and PVs are read from their listers only
 	_ = classInf.Informer()
 	_ = pvInf.Informer()
+	if c.opts.DistributedSnapshotting {
+		nodeInf := sc.Kube.Core().V1().Nodes()
+		c.nodeLister = nodeInf.Lister()
+		_ = nodeInf.Informer()
+	}
 
 	sc.Start()
 	logger.V(2).Info("Waiting for informer caches to sync")

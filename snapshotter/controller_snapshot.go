@@ -278,6 +278,9 @@ func (c *Controller) createContent(ctx context.Context, vs *crdv1.VolumeSnapshot
 	if secret != nil {
 		vsc.Annotations = map[string]string{AnnDeletionSecretName: secret.Name, AnnDeletionSecretNamespace: secret.Namespace}
 	}
+	if err := c.labelManagedBy(ctx, vsc, pv); err != nil {
+		return fail(err)
+	}
 	created, err := c.snap.SnapshotV1().VolumeSnapshotContents().Create(ctx, vsc, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsAlreadyExists(err):

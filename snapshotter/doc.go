@@ -39,7 +39,5 @@
 // # Caveats
 //
 //   - VolumeGroupSnapshots are not implemented: the group CRDs are ignored.
-//   - Distributed snapshotting (--enable-distributed-snapshotting,
-//     --node-deployment) is not implemented; the flags are refused.
 //   - There is no conversion webhook.
 package snapshotter

@@ -183,6 +183,11 @@ func createBoundPVC(ctx context.Context, t testing.TB, client kubernetes.Interfa
 // is written here; kube-controller-manager's binder, when it runs, may
 // complete the binding first, which is fine.
 func makeBoundPVC(ctx context.Context, client kubernetes.Interface, ns, name, driver, handle string) (*v1.PersistentVolumeClaim, error) {
+	return makePinnedPVC(ctx, client, ns, name, driver, handle, nil)
+}
+
+// makePinnedPVC is makeBoundPVC with the PV's node affinity (nil: none).
+func makePinnedPVC(ctx context.Context, client kubernetes.Interface, ns, name, driver, handle string, affinity *v1.VolumeNodeAffinity) (*v1.PersistentVolumeClaim, error) {
 	pvName := "pv-" + ns + "-" + name
 	size := resource.MustParse("1Gi")
 	pv := &v1.PersistentVolume{
@@ -194,6 +199,7 @@ func makeBoundPVC(ctx context.Context, client kubernetes.Interface, ns, name, dr
 			ClaimRef:                      &v1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ns, Name: name},
 			PersistentVolumeSource:        v1.PersistentVolumeSource{CSI: &v1.CSIPersistentVolumeSource{Driver: driver, VolumeHandle: handle}},
 			StorageClassName:              "",
+			NodeAffinity:                  affinity,
 		},
 	}
 	if _, err := client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {

@@ -3,6 +3,7 @@ package snapshotter
 import (
 	"flag"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,9 +13,8 @@ import (
 // ControllerFlags are the snapshot-controller flags that are not common to
 // every binary (those live in internal/cmdutil).
 type ControllerFlags struct {
-	Options                 ControllerOptions
-	PreventModeConversion   bool
-	DistributedSnapshotting bool
+	Options               ControllerOptions
+	PreventModeConversion bool
 	// NormalEvents is --normal-events; Check sets
 	// Options.DisableNormalEvents to its negation.
 	NormalEvents bool
@@ -31,15 +31,12 @@ func RegisterControllerFlags(fs *flag.FlagSet, f *ControllerFlags) {
 	fs.DurationVar(&f.Options.CRDWait, "retry-crd-interval-max", 30*time.Second, "How long to wait at start for the VolumeSnapshot CRDs to be served.")
 	fs.BoolVar(&f.PreventModeConversion, "prevent-volume-mode-conversion", true, "Record the source volume mode in new contents, so a restore cannot change it unless allowed.")
 	fs.BoolVar(&f.NormalEvents, "normal-events", true, "Emit the Normal CreatingSnapshot, SnapshotCreated and SnapshotReady events (upstream always does; three event writes per snapshot). =false writes only Warning events.")
-	fs.BoolVar(&f.DistributedSnapshotting, "enable-distributed-snapshotting", false, "Label contents with the node of their volume for node-local sidecars (not supported: refused).")
+	fs.BoolVar(&f.Options.DistributedSnapshotting, "enable-distributed-snapshotting", false, "Label each new content with the node its volume is pinned to (snapshot.storage.kubernetes.io/managed-by), for csi-snapshotters run per node with --node-deployment; watches Nodes.")
 	registerFeatureGates(fs, &f.FeatureGates)
 }
 
 // Check validates the parsed flags and completes f.Options.
 func (f *ControllerFlags) Check() error {
-	if f.DistributedSnapshotting {
-		return fmt.Errorf("--enable-distributed-snapshotting is not supported by this controller: run without it (contents are handled by one cluster-wide sidecar per driver)")
-	}
 	f.Options.PreventVolumeModeConversion = &f.PreventModeConversion
 	f.Options.DisableNormalEvents = !f.NormalEvents
 	return f.Options.withDefaults().Validate()
@@ -66,14 +63,27 @@ func RegisterSidecarFlags(fs *flag.FlagSet, f *SidecarFlags) {
 	fs.DurationVar(&f.Options.RetryIntervalStart, "retry-interval-start", time.Second, "Initial retry interval of a failed operation; it doubles on each failure.")
 	fs.DurationVar(&f.Options.RetryIntervalMax, "retry-interval-max", 5*time.Minute, "Maximum retry interval of a failed operation.")
 	fs.DurationVar(&f.Options.ResyncPeriod, "resync-period", 0, "Resync interval of the informers; 0 (the default here, upstream 15m) relies on watches alone.")
-	fs.BoolVar(&f.NodeDeployment, "node-deployment", false, "Run one sidecar per node for distributed snapshotting (not supported: refused).")
+	fs.BoolVar(&f.NodeDeployment, "node-deployment", false, "Run one sidecar per node (distributed snapshotting): handle only the contents labelled for the node named by env NODE_NAME; needs the controller's --enable-distributed-snapshotting and no --leader-election.")
 	registerFeatureGates(fs, &f.FeatureGates)
 }
 
-// Check validates the parsed flags.
-func (f *SidecarFlags) Check() error {
+// NodeNameEnv names the environment variable that gives a
+// --node-deployment sidecar its node.
+const NodeNameEnv = "NODE_NAME"
+
+// Check validates the parsed flags and completes f.Options; leaderElection
+// tells whether --leader-election is on (it cannot be with
+// --node-deployment: every node's sidecar must run).
+func (f *SidecarFlags) Check(leaderElection bool) error {
 	if f.NodeDeployment {
-		return fmt.Errorf("--node-deployment is not supported by this sidecar: run one leader-elected sidecar per driver")
+		if leaderElection {
+			return fmt.Errorf("--node-deployment cannot be combined with --leader-election: every node runs its own sidecar for its own contents; drop --leader-election")
+		}
+		node := os.Getenv(NodeNameEnv)
+		if node == "" {
+			return fmt.Errorf("--node-deployment needs the node's name in env %s: set it from spec.nodeName with the downward API (env: - name: %s, valueFrom: fieldRef: fieldPath: spec.nodeName)", NodeNameEnv, NodeNameEnv)
+		}
+		f.Options.NodeName = node
 	}
 	if f.Options.SnapshotNamePrefix == "" {
 		return fmt.Errorf("--snapshot-name-prefix must not be empty")

@@ -48,6 +48,15 @@ type ControllerOptions struct {
 	// Set, only Warning events are written: a successful snapshot then
 	// costs no event write, but kubectl describe shows nothing of it.
 	DisableNormalEvents bool
+	// DistributedSnapshotting (upstream --enable-distributed-snapshotting)
+	// labels each new dynamic content with LabelManagedBy set to the node
+	// its source volume is pinned to, for sidecars run per node with
+	// SidecarOptions.NodeName. The node is the one whose labels and name
+	// match the PV's required node affinity; with several matches the
+	// lowest name wins, and a PV without affinity or without a matching
+	// node gets no label. The controller then watches Nodes: grant it get,
+	// list and watch on them.
+	DistributedSnapshotting bool
 	// Cache, when set, holds the informers this controller shares with
 	// other controllers of the process (see package sharedcache; it needs a
 	// snapshot client). Nil: the controller keeps its own, with PVCs and PVs
@@ -87,11 +96,20 @@ type SidecarOptions struct {
 	// Upstream polls on the failure backoff, up to 5 minutes apart.
 	ReadyPollStart time.Duration
 	ReadyPollMax   time.Duration
+	// NodeName, when set, runs the sidecar for one node (upstream
+	// --node-deployment, distributed snapshotting): it lists and handles
+	// only the contents whose LabelManagedBy label is NodeName, which the
+	// controller sets with ControllerOptions.DistributedSnapshotting. Run
+	// one such sidecar next to the driver on every node, without leader
+	// election. Empty: every content of the driver is handled.
+	NodeName string
 	// Recorder receives events; default: none are sent.
 	Recorder record.EventRecorder
 	// Cache, when set, holds the informers this sidecar shares with other
 	// controllers of the process (see package sharedcache; it needs a
-	// snapshot client). Nil: the sidecar keeps its own.
+	// snapshot client). Nil: the sidecar keeps its own. With NodeName the
+	// contents are still watched apart, through the node's label selector;
+	// only classes come from the Cache.
 	Cache *sharedcache.Cache
 	// Clock defaults to the real clock.
 	Clock clock.Clock
@@ -186,7 +204,7 @@ func (o SidecarOptions) Validate() error {
 		errs = append(errs, fmt.Errorf("SnapshotNameUUIDLength %d must be -1 or between 1 and 32 (a UID has 32 hex digits)", o.SnapshotNameUUIDLength))
 	}
 	errs = append(errs, checkRetry(o.RetryIntervalStart, o.RetryIntervalMax, "RetryInterval"),
-		checkRetry(o.ReadyPollStart, o.ReadyPollMax, "ReadyPoll"))
+		checkRetry(o.ReadyPollStart, o.ReadyPollMax, "ReadyPoll"), checkNodeName(o.NodeName))
 	return errors.Join(errs...)
 }
 

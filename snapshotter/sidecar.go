@@ -87,7 +87,12 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	var handlers sharedcache.Handlers
 	defer handlers.RemoveAll()
 	defer cancel() // workers and informers stop before the deferred waits
-	vscInf := sc.Snapshot.Snapshot().V1().VolumeSnapshotContents()
+	vscFactory := sc.Snapshot
+	if s.opts.NodeName != "" {
+		vscFactory = nodeContentFactory(s.snap, s.opts.NodeName)
+		defer func() { cancel(); vscFactory.Shutdown() }()
+	}
+	vscInf := vscFactory.Snapshot().V1().VolumeSnapshotContents()
 	classInf := sc.Snapshot.Snapshot().V1().VolumeSnapshotClasses()
 	s.vscLister, s.classLister = vscInf.Lister(), classInf.Lister()
 	if err := handlers.Add(vscInf.Informer(), cache.ResourceEventHandlerFuncs{
@@ -111,6 +116,12 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	}
 	_ = classInf.Informer()
 	sc.Start()
+	if vscFactory != sc.Snapshot {
+		vscFactory.Start(ctx.Done())
+		if !cache.WaitForCacheSync(ctx.Done(), vscInf.Informer().HasSynced) && ctx.Err() == nil {
+			return errors.New("csi-snapshotter: the node's content informer did not sync")
+		}
+	}
 	if !sc.WaitForSync(ctx) || !cache.WaitForCacheSync(ctx.Done(), handlers.HasSynced) {
 		if ctx.Err() != nil {
 			return nil
@@ -118,7 +129,7 @@ func (s *Sidecar) Run(ctx context.Context) error {
 		return errors.New("csi-snapshotter: informer caches did not sync")
 	}
 	s.synced.Store(true)
-	logger.Info("CSI snapshotter started", "workers", s.opts.Workers)
+	logger.Info("CSI snapshotter started", "workers", s.opts.Workers, "node", s.opts.NodeName)
 	// A driver on a real connection reports its loss; Run then stops the
 	// workers and returns the error, as the other controllers do. The
 	// watcher hands its answer over a channel and is waited for: it may
@@ -150,6 +161,9 @@ type lossWatcher interface {
 // handles reports whether vsc is for this sidecar's driver.
 func (s *Sidecar) handles(vsc *crdv1.VolumeSnapshotContent) bool {
 	if vsc.Spec.Driver != s.opts.DriverName {
+		return false
+	}
+	if s.opts.NodeName != "" && vsc.Labels[LabelManagedBy] != s.opts.NodeName {
 		return false
 	}
 	return vsc.Spec.Source.VolumeHandle != nil || vsc.Spec.Source.SnapshotHandle != nil

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +25,8 @@ import (
 
 // TestBinarySeedFlags runs the built binary with the flags of seed 001
 // against a real control plane and a fake driver: a claim gets bound to a
-// "local-" volume, and SIGTERM stops the binary cleanly.
+// "local-" volume, and SIGTERM stops the binary cleanly. --http-endpoint
+// with --enable-pprof (upstream's diagnostics flags) serve the profiles.
 func TestBinarySeedFlags(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts a control plane")
@@ -35,8 +39,14 @@ func TestBinarySeedFlags(t *testing.T) {
 	drv := fakedriver.Start(t, fakedriver.Options{Name: "seed.csi.test", Capabilities: fakedriver.Capabilities{Controller: true, CreateDelete: true}})
 	ctx := t.Context()
 	client := kubernetes.NewForConfigOrDie(cp.Config())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := l.Addr().String()
+	l.Close()
 
-	cmd := exec.Command(bin, "--csi-address="+drv.SocketPath(), "--kubeconfig="+cp.KubeconfigPath(),
+	cmd := exec.Command(bin, "--http-endpoint="+endpoint, "--enable-pprof", "--csi-address="+drv.SocketPath(), "--kubeconfig="+cp.KubeconfigPath(),
 		"--feature-gates=Topology=True", "--volume-name-prefix=local", "--strict-topology=true", "--timeout=150s",
 		"--extra-create-metadata=true", "--enable-leader-election=true", "--leader-election-type=leases",
 		"--leader-election-namespace=default", "--retry-interval-start=500ms", "--v=5")
@@ -87,6 +97,15 @@ func TestBinarySeedFlags(t *testing.T) {
 	}
 	if _, err := client.CoordinationV1().Leases("default").Get(ctx, "seed-csi-test", metav1.GetOptions{}); err != nil {
 		t.Errorf("lease: %v", err)
+	}
+	resp, err := http.Get("http://" + endpoint + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatalf("pprof: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "--enable-pprof") {
+		t.Errorf("GET /debug/pprof/cmdline: %d %q, want 200 and the command line", resp.StatusCode, body)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {

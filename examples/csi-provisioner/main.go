@@ -23,6 +23,7 @@ func main() {
 	fs := flag.NewFlagSet("csi-provisioner", flag.ExitOnError)
 	var c cmdutil.Common
 	cmdutil.Register(fs, &c, cmdutil.Defaults{Timeout: provisioner.DefaultTimeout})
+	cmdutil.RegisterPprof(fs, &c)
 	f := registerFlags(fs)
 	cmdutil.Parse(fs, os.Args[1:])
 	opts, err := f.options(c.LeaderElection.Options.Namespace)
@@ -31,9 +32,10 @@ func main() {
 		os.Exit(2)
 	}
 	os.Exit(cmdutil.Main(cmdutil.Program{
-		Name:          "csi-provisioner",
-		LockComponent: leaderelection.ComponentProvisioner,
-		Common:        &c,
+		Name:             "csi-provisioner",
+		LockComponent:    leaderelection.ComponentProvisioner,
+		Common:           &c,
+		MigrationMetrics: true,
 		Run: func(ctx context.Context, env *cmdutil.Env) error {
 			opts.Timeout = c.Timeout
 			if f.Capacity.Enable {
@@ -74,7 +76,7 @@ type flags struct {
 	gates                                *compflags.Gates
 	cloneThreads, capacityThreads        int
 	nodeBaseDelay, nodeMax               time.Duration
-	nodeImmediate, pprof                 bool
+	nodeImmediate                        bool
 }
 
 func registerFlags(fs *flag.FlagSet) *flags {
@@ -92,7 +94,6 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	fs.BoolVar(&f.nodeImmediate, "node-deployment-immediate-binding", true, "With --node-deployment, let nodes take Immediate claims that have no selected node (first node with room wins).")
 	fs.DurationVar(&f.nodeBaseDelay, "node-deployment-base-delay", provisioner.DefaultNodeBaseDelay, "With --node-deployment, the random wait before a node offers itself for an Immediate claim.")
 	fs.DurationVar(&f.nodeMax, "node-deployment-max-delay", provisioner.DefaultNodeMaxDelay, "With --node-deployment, the longest wait between two offers.")
-	fs.BoolVar(&f.pprof, "enable-pprof", false, "Accepted for compatibility.")
 	fs.Var(f.gates, "feature-gates", "Comma-separated Gate=bool: Topology, VolumeAttributesClass, CrossNamespaceVolumeDataSource, ReleaseLeaderElectionOnExit.")
 	cmdutil.DeprecatedString(fs, "provisioner", "the driver name comes from the driver.")
 	cmdutil.DeprecatedString(fs, "capacity-controller-deployment-mode", "use --enable-capacity.")

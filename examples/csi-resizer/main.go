@@ -46,9 +46,10 @@ func main() {
 	}
 
 	os.Exit(cmdutil.Main(cmdutil.Program{
-		Name:          "csi-resizer",
-		LockComponent: leaderelection.ComponentResizer,
-		Common:        &c,
+		Name:             "csi-resizer",
+		LockComponent:    leaderelection.ComponentResizer,
+		Common:           &c,
+		MigrationMetrics: true,
 		Run: func(ctx context.Context, env *cmdutil.Env) error {
 			drv, err := resizer.NewCSIDriver(ctx, env.Conn)
 			if err != nil {

@@ -39,10 +39,9 @@ type flags struct {
 	prov compflags.Provisioner
 	res  compflags.Resizer
 
-	side            snapshotter.SidecarOptions
-	ctl             snapshotter.ControllerOptions
-	snapWorkers     int
-	distributedSnap bool
+	side        snapshotter.SidecarOptions
+	ctl         snapshotter.ControllerOptions
+	snapWorkers int
 }
 
 func registerFlags(fs *flag.FlagSet) *flags {
@@ -65,7 +64,7 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	fs.Var(f.gates, "feature-gates", "Comma-separated Gate=true|false: "+strings.Join(f.gates.Names(), ", ")+".")
 	fs.BoolVar(&f.extraCreateMetadata, "extra-create-metadata", false, "Add object names to CreateVolume and CreateSnapshot parameters.")
 	fs.BoolVar(&f.preventModeChange, "prevent-volume-mode-conversion", true, "Refuse restores that change the volume mode without permission.")
-	fs.BoolVar(&f.nodeDeployment, "node-deployment", false, "Not supported: run one csi-sidecars per driver.")
+	fs.BoolVar(&f.nodeDeployment, "node-deployment", false, "Not supported here (it would apply to the provisioner too): for distributed snapshotting run csi-snapshotter --node-deployment on each node.")
 
 	// Provisioner.
 	compflags.RegisterProvisioner(fs, &f.prov)
@@ -76,7 +75,7 @@ func registerFlags(fs *flag.FlagSet) *flags {
 		cmdutil.DeprecatedString(fs, n, "accepted for compatibility with csi-provisioner; no effect here.")
 	}
 	cmdutil.DeprecatedBool(fs, "node-deployment-immediate-binding", "--node-deployment is not supported.")
-	cmdutil.DeprecatedBool(fs, "enable-pprof", "accepted for compatibility.")
+	cmdutil.RegisterPprof(fs, &f.common)
 
 	// Resizer.
 	compflags.RegisterResizer(fs, &f.res, &f.common.Timeout)
@@ -94,7 +93,7 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	cmdutil.DeprecatedString(fs, "groupsnapshot-name-prefix", "group snapshots are not supported yet.")
 	cmdutil.DeprecatedString(fs, "groupsnapshot-name-uuid-length", "group snapshots are not supported yet.")
 	fs.DurationVar(&f.ctl.CRDWait, "retry-crd-interval-max", 30*time.Second, "How long the snapshot controller waits for the VolumeSnapshot CRDs.")
-	fs.BoolVar(&f.distributedSnap, "enable-distributed-snapshotting", false, "Not supported.")
+	fs.BoolVar(&f.ctl.DistributedSnapshotting, "enable-distributed-snapshotting", false, "With --enable-snapshot-controller: label each new content with the node its volume is pinned to, for csi-snapshotters run per node with --node-deployment; watches Nodes.")
 	return f
 }
 
@@ -102,10 +101,7 @@ func registerFlags(fs *flag.FlagSet) *flags {
 func (f *flags) check() error {
 	var errs []string
 	if f.nodeDeployment {
-		errs = append(errs, "--node-deployment is not supported: run one csi-sidecars per driver")
-	}
-	if f.distributedSnap {
-		errs = append(errs, "--enable-distributed-snapshotting is not supported")
+		errs = append(errs, "--node-deployment is not supported by csi-sidecars: run one csi-sidecars per driver, or csi-snapshotter --node-deployment on each node for distributed snapshotting")
 	}
 	if f.gates.On("CrossNamespaceVolumeDataSource") {
 		errs = append(errs, "--feature-gates=CrossNamespaceVolumeDataSource=true is not supported")

@@ -27,6 +27,7 @@ import (
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/examples/deploy"
 	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/internal/explaincmd"
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/snapshotter"
 	"github.com/csi-kit/sidecars/testkit/controlplane"
@@ -197,7 +198,7 @@ func TestAllInOne(t *testing.T) {
 
 	// The explain subcommand reads the same cluster.
 	var out, errOut bytes.Buffer
-	code := explainMain(ctx, []string{"--kubeconfig", cp.KubeconfigPath(), "volumesnapshot", "snap", "-n", ns}, &out, &errOut)
+	code := explaincmd.Run(ctx, "csi-sidecars explain", []string{"--kubeconfig", cp.KubeconfigPath(), "volumesnapshot", "snap", "-n", ns}, &out, &errOut)
 	if code != 0 || !strings.Contains(out.String(), ns+"/snap") {
 		t.Errorf("explain: code %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}

@@ -6,7 +6,11 @@
 // the names whose defaults differ between them.
 //
 //	csi-sidecars [flags]
-//	csi-sidecars explain [--kubeconfig FILE] pvc|pv|volumesnapshot|volumesnapshotcontent NAME [-n NAMESPACE]
+//	csi-sidecars explain pvc|pv|volumesnapshot|volumesnapshotcontent NAME [-n NAMESPACE] [-o json] [--kubeconfig FILE] [--context NAME]
+//	csi-sidecars explain pvc|volumesnapshot --all [-n NAMESPACE]
+//
+// "csi-sidecars explain" is the same command as "kubectl csi explain"
+// (examples/kubectl-csi); see internal/explaincmd.
 package main
 
 import (
@@ -16,6 +20,7 @@ import (
 	"os"
 
 	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/internal/explaincmd"
 )
 
 // component is the Lease component: the Lease is "csi-sidecars-<driver>".
@@ -23,7 +28,7 @@ const component = "csi-sidecars"
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "explain" {
-		os.Exit(explainMain(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+		os.Exit(explaincmd.Run(context.Background(), "csi-sidecars explain", os.Args[2:], os.Stdout, os.Stderr))
 	}
 	fs := flag.NewFlagSet("csi-sidecars", flag.ExitOnError)
 	f := registerFlags(fs)
@@ -36,9 +41,10 @@ func main() {
 	// provisioner and resizer bound their calls with --timeout themselves.
 	f.common.Timeout = f.snapshotTimeout
 	os.Exit(cmdutil.Main(cmdutil.Program{
-		Name:          "csi-sidecars",
-		LockComponent: component,
-		Common:        &f.common,
+		Name:             "csi-sidecars",
+		LockComponent:    component,
+		Common:           &f.common,
+		MigrationMetrics: true,
 		Run: func(ctx context.Context, env *cmdutil.Env) error {
 			return run(ctx, env, f)
 		},

@@ -79,7 +79,7 @@ func TestSharedDefaults(t *testing.T) {
 }
 
 func TestRefusedFlags(t *testing.T) {
-	for _, args := range [][]string{{"--node-deployment"}, {"--enable-distributed-snapshotting"},
+	for _, args := range [][]string{{"--node-deployment"},
 		{"--feature-gates=CrossNamespaceVolumeDataSource=true"}, {"--snapshot-timeout=0"}} {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		f := registerFlags(fs)
@@ -158,31 +158,11 @@ func TestRunAllFirstErrorStopsOthers(t *testing.T) {
 		t.Errorf("clean stop: %v", err)
 	}
 }
-
-func TestParseExplain(t *testing.T) {
-	for _, tc := range []struct {
-		args           []string
-		kind, name, ns string
-		kubeconfig     string
-		wantErr        bool
-	}{
-		{[]string{"pvc", "data", "-n", "apps"}, "pvc", "data", "apps", "", false},
-		{[]string{"--kubeconfig", "/k", "pv", "pv-1"}, "pv", "pv-1", "default", "/k", false},
-		{[]string{"-n=x", "volumesnapshot", "s1"}, "volumesnapshot", "s1", "x", "", false},
-		{[]string{"pvc"}, "", "", "", "", true},
-		{[]string{"pvc", "a", "b"}, "", "", "", "", true},
-	} {
-		a, err := parseExplain(tc.args, &bytes.Buffer{})
-		if (err != nil) != tc.wantErr {
-			t.Errorf("%q: err %v", tc.args, err)
-			continue
-		}
-		if !tc.wantErr && (a.kind != tc.kind || a.name != tc.name || a.namespace != tc.ns || a.kubeconfig != tc.kubeconfig) {
-			t.Errorf("%q: got %+v", tc.args, a)
-		}
+func TestDistributedSnapshottingFlag(t *testing.T) {
+	if f := parse(t, "--enable-snapshot-controller"); f.ctl.DistributedSnapshotting {
+		t.Error("distributed snapshotting on by default")
 	}
-	var out, errOut bytes.Buffer
-	if code := explainMain(context.Background(), []string{"pvc"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "usage") {
-		t.Errorf("bad arguments: code %d, stderr %q", code, errOut.String())
+	if f := parse(t, "--enable-snapshot-controller", "--enable-distributed-snapshotting"); !f.ctl.DistributedSnapshotting {
+		t.Error("--enable-distributed-snapshotting did not reach the controller's options")
 	}
 }

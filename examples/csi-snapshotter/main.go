@@ -25,7 +25,7 @@ func main() {
 	var f snapshotter.SidecarFlags
 	snapshotter.RegisterSidecarFlags(fs, &f)
 	cmdutil.Parse(fs, os.Args[1:])
-	if err := f.Check(); err != nil {
+	if err := f.Check(common.LeaderElection.Enabled); err != nil {
 		fmt.Fprintf(os.Stderr, "csi-snapshotter: %v\n", err)
 		os.Exit(2)
 	}

@@ -1,6 +1,7 @@
-// Command demo walks the scenarios of the seeds — the stories real users
-// tell about the CSI sidecars — on a local control plane, with the example
-// driver and this module's sidecar binaries started with the seeds' flags.
+// Command demo walks the five field scenarios — the stories real users tell
+// about the CSI sidecars, numbered 000 to 004 — on a local control plane, with
+// the example driver and this module's sidecar binaries started with the
+// flags those users ran.
 //
 //	make demo          # or: go run ./examples/demo
 //
@@ -49,6 +50,7 @@ func main() {
 		{"offline-only expansion waits for the pod; online needs no node step", "002", scenarioOfflineExpand},
 		{"zonal disk created in the zone of the scheduled node", "003", scenarioTopology},
 		{"snapshot, restore, clone, Delete vs Retain, HA replicas", "004", scenarioSnapshots},
+		{"kubectl csi explain on a claim stuck on purpose", "-", scenarioExplain},
 	}
 	type result struct {
 		s    scenario
@@ -60,7 +62,7 @@ func main() {
 		if *only != "" && !strings.Contains(s.name+" "+s.seed, *only) {
 			continue
 		}
-		e.banner(fmt.Sprintf("Scenario %d/%d (seed %s): %s", i+1, len(scenarios), s.seed, s.name))
+		e.banner(fmt.Sprintf("Scenario %d/%d (field scenario %s): %s", i+1, len(scenarios), s.seed, s.name))
 		start := time.Now()
 		sctx, scancel := context.WithTimeout(ctx, 4*time.Minute)
 		err := s.run(sctx, e)
@@ -82,7 +84,7 @@ func main() {
 	fmt.Println()
 	fmt.Println("Summary")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEED\tSCENARIO\tRESULT\tSECONDS")
+	fmt.Fprintln(tw, "FIELD SCENARIO\tWHAT\tRESULT\tSECONDS")
 	failed := 0
 	for _, r := range results {
 		res := "ok"

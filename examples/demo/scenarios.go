@@ -14,11 +14,11 @@ import (
 )
 
 const (
-	diskDriver  = "diskplugin.csi.alibabacloud.com"  // seeds 000 and 003
-	localDriver = "localplugin.csi.alibabacloud.com" // seed 001
-	rbdDriver   = "rbd.csi.ceph.com"                 // seed 002, offline-only expansion
-	nasDriver   = "nasplugin.csi.alibabacloud.com"   // seed 002, no file-system step
-	lhDriver    = "driver.longhorn.io"               // seed 004
+	diskDriver  = "diskplugin.csi.alibabacloud.com"  // field scenarios 000, 003
+	localDriver = "localplugin.csi.alibabacloud.com" // field scenario 001
+	rbdDriver   = "rbd.csi.ceph.com"                 // field scenario 002, offline-only
+	nasDriver   = "nasplugin.csi.alibabacloud.com"   // field scenario 002, no fs step
+	lhDriver    = "driver.longhorn.io"               // field scenario 004
 )
 
 // driverStack is one example driver with the sidecars serving it.
@@ -73,7 +73,7 @@ func (e *env) diskStack(ctx context.Context) (*driverStack, error) {
 		"--csi-address=" + s.socket, "--feature-gates=Topology=True", "--leader-election", "--v=5"}, true); err != nil {
 		return nil, err
 	}
-	// Seed 000's resizer container, twice: one leads, one stands by.
+	// Field scenario 000's resizer container, twice: one leads, one stands by.
 	for i := 1; i <= 2; i++ {
 		if _, err := e.start(fmt.Sprintf("disk-resizer-%d", i), "csi-resizer", []string{
 			"--v=5", "--csi-address=" + s.socket, "--leader-election"}, true); err != nil {
@@ -172,7 +172,7 @@ func scenarioLocalVolume(ctx context.Context, e *env) error {
 	if err := e.registerDriver(ctx, localDriver, nodeKey(localDriver), true); err != nil {
 		return err
 	}
-	// Seed 001's provisioner flags, verbatim, plus capacity tracking.
+	// Field scenario 001's provisioner flags, verbatim, plus capacity tracking.
 	if _, err := e.start("local-provisioner", "csi-provisioner", []string{
 		"--csi-address=" + s.socket, "--feature-gates=Topology=True", "--volume-name-prefix=local",
 		"--strict-topology=true", "--timeout=150s", "--extra-create-metadata=true",
@@ -286,7 +286,7 @@ func scenarioOfflineExpand(ctx context.Context, e *env) error {
 		return err
 	}
 
-	// The other half of seed 002: a file share needs no node step.
+	// The other half of field scenario 002: a file share needs no node step.
 	n, err := e.startDriver(ctx, nasDriver, "cloud-disk")
 	if err != nil {
 		return err

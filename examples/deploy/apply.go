@@ -1,10 +1,11 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -16,41 +17,128 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/yaml"
 )
 
-// Docs splits a manifest file into its YAML documents, dropping empty ones.
-func Docs(file string) ([][]byte, error) {
-	data, err := Manifests.ReadFile(file)
+// Kustomizations are the directories of Manifests holding a kustomization
+// that can be applied on its own.
+var Kustomizations = []string{".", "overlays/secrets", "all-in-one"}
+
+// Render builds the kustomization in dir of Manifests (one of
+// Kustomizations) with the kustomize API and returns its objects, one YAML
+// document each, in kustomize's order. A non-empty namespace replaces the
+// kustomization's, as an overlay setting namespace: would; empty keeps it.
+func Render(dir, namespace string) ([][]byte, error) {
+	return render(dir, namespace, nil)
+}
+
+// render is Render with extra files (path under Manifests → content) added
+// to the tree first, for kustomizations built on top of the shipped ones.
+func render(dir, namespace string, extra map[string]string) ([][]byte, error) {
+	mem := filesys.MakeFsInMemory()
+	err := fs.WalkDir(Manifests, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := Manifests.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return mem.WriteFile(path.Join(renderRoot, p), data)
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("copying the embedded manifests: %w", err)
+	}
+	for p, data := range extra {
+		if err := mem.WriteFile(path.Join(renderRoot, p), []byte(data)); err != nil {
+			return nil, err
+		}
+	}
+	target := path.Join(renderRoot, dir)
+	if namespace != "" {
+		// An overlay beside renderRoot: kustomize wants relative paths.
+		k := types.Kustomization{Namespace: namespace, Resources: []string{path.Join("..", target)}}
+		k.FixKustomization()
+		data, err := yaml.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		target = "/namespaced"
+		if err := mem.WriteFile(path.Join(target, "kustomization.yaml"), data); err != nil {
+			return nil, err
+		}
+	}
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, target)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}
 	var out [][]byte
-	for _, d := range bytes.Split(data, []byte("\n---\n")) {
-		if len(bytes.TrimSpace(stripComments(d))) > 0 {
-			out = append(out, d)
+	for _, r := range m.Resources() {
+		d, err := r.AsYAML()
+		if err != nil {
+			return nil, fmt.Errorf("kustomize build %s: %s: %w", dir, r.CurId(), err)
 		}
+		out = append(out, d)
 	}
 	return out, nil
 }
 
-func stripComments(d []byte) []byte {
-	var b bytes.Buffer
-	for _, l := range strings.Split(string(d), "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
-			b.WriteString(l + "\n")
+// renderRoot is where Render puts Manifests in its in-memory file system.
+const renderRoot = "/deploy"
+
+// FileObjects renders the kustomization that lists file (a resource of
+// the base, or of all-in-one/ for rbac-csi-sidecars.yaml and
+// csi-sidecars.yaml) in namespace and returns the rendered objects that
+// came from file, so that callers get the shipped objects, namespace and
+// all, of one component.
+func FileObjects(file, namespace string) ([][]byte, error) {
+	for _, dir := range []string{"base", "all-in-one"} {
+		src, err := Manifests.ReadFile(path.Join(dir, file))
+		if err != nil {
+			continue
 		}
+		nodes, err := kio.FromBytes(src)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		want := map[string]bool{}
+		for _, n := range nodes {
+			want[n.GetKind()+"/"+n.GetName()] = true
+		}
+		docs, err := Render(dir, namespace)
+		if err != nil {
+			return nil, err
+		}
+		var out [][]byte
+		for _, d := range docs {
+			var m metav1.PartialObjectMetadata
+			if err := yaml.Unmarshal(d, &m); err != nil {
+				return nil, fmt.Errorf("%s: rendered object: %w", file, err)
+			}
+			if want[m.Kind+"/"+m.Name] {
+				out = append(out, d)
+			}
+		}
+		if len(out) != len(want) {
+			return nil, fmt.Errorf("%s: %d objects, %d of them rendered by %s/kustomization.yaml; list the file under its resources", file, len(want), len(out), dir)
+		}
+		return out, nil
 	}
-	return b.Bytes()
+	return nil, fmt.Errorf("%s: not a manifest of examples/deploy/base or examples/deploy/all-in-one", file)
 }
 
 // ApplyRBAC creates the ServiceAccounts, Roles, RoleBindings, ClusterRoles
-// and ClusterRoleBindings of file, moved from kube-system to namespace, with
-// suffix appended to the names of cluster-scoped objects (and to the
-// references to them) so that several copies can live in one cluster.
-// Other kinds are skipped.
+// and ClusterRoleBindings of file as the kustomization renders them in
+// namespace, with suffix appended to the names of cluster-scoped objects
+// (and to the references to them) so that several copies can live in one
+// cluster. Other kinds are skipped; rules and subjects are applied as
+// rendered.
 func ApplyRBAC(ctx context.Context, c kubernetes.Interface, file, namespace, suffix string) error {
-	docs, err := Docs(file)
+	docs, err := FileObjects(file, namespace)
 	if err != nil {
 		return err
 	}
@@ -66,37 +154,40 @@ func ApplyRBAC(ctx context.Context, c kubernetes.Interface, file, namespace, suf
 	return nil
 }
 
+// applyOne creates one rendered object. Namespaced objects must already be
+// in ns: the kustomization, not this function, places them.
 func applyOne(ctx context.Context, c kubernetes.Interface, kind string, d []byte, ns, suffix string) error {
-	subjects := func(s []rbacv1.Subject) {
-		for i := range s {
-			if s[i].Namespace != "" {
-				s[i].Namespace = ns
-			}
+	inNS := func(m metav1.ObjectMeta) error {
+		if m.Namespace != ns {
+			return fmt.Errorf("%s rendered in namespace %q, want %q", m.Name, m.Namespace, ns)
 		}
+		return nil
 	}
 	var err error
 	switch kind {
 	case "ServiceAccount":
 		var o corev1.ServiceAccount
 		if err = yaml.UnmarshalStrict(d, &o); err == nil {
-			o.Namespace = ns
-			_, err = c.CoreV1().ServiceAccounts(ns).Create(ctx, &o, metav1.CreateOptions{})
+			if err = inNS(o.ObjectMeta); err == nil {
+				_, err = c.CoreV1().ServiceAccounts(ns).Create(ctx, &o, metav1.CreateOptions{})
+			}
 		}
 	case "Role":
 		var o rbacv1.Role
 		if err = yaml.UnmarshalStrict(d, &o); err == nil {
-			o.Namespace = ns
-			_, err = c.RbacV1().Roles(ns).Create(ctx, &o, metav1.CreateOptions{})
+			if err = inNS(o.ObjectMeta); err == nil {
+				_, err = c.RbacV1().Roles(ns).Create(ctx, &o, metav1.CreateOptions{})
+			}
 		}
 	case "RoleBinding":
 		var o rbacv1.RoleBinding
 		if err = yaml.UnmarshalStrict(d, &o); err == nil {
-			o.Namespace = ns
-			subjects(o.Subjects)
 			if o.RoleRef.Kind == "ClusterRole" {
 				o.RoleRef.Name += suffix
 			}
-			_, err = c.RbacV1().RoleBindings(ns).Create(ctx, &o, metav1.CreateOptions{})
+			if err = inNS(o.ObjectMeta); err == nil {
+				_, err = c.RbacV1().RoleBindings(ns).Create(ctx, &o, metav1.CreateOptions{})
+			}
 		}
 	case "ClusterRole":
 		var o rbacv1.ClusterRole
@@ -109,7 +200,6 @@ func applyOne(ctx context.Context, c kubernetes.Interface, kind string, d []byte
 		if err = yaml.UnmarshalStrict(d, &o); err == nil {
 			o.Name += suffix
 			o.RoleRef.Name += suffix
-			subjects(o.Subjects)
 			_, err = c.RbacV1().ClusterRoleBindings().Create(ctx, &o, metav1.CreateOptions{})
 		}
 	}
@@ -154,11 +244,11 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // WaitGranted polls SelfSubjectAccessReviews with client (the
-// ServiceAccount's) until the first verb of every rule of file's Roles and
-// ClusterRoles is allowed, so that later refusals mean missing rules, not
+// ServiceAccount's) until the first verb of every rule of file's rendered
+// Roles and ClusterRoles is allowed, so that later refusals mean missing rules, not
 // an authorizer cache still catching up.
 func WaitGranted(ctx context.Context, client kubernetes.Interface, file, namespace string, timeout time.Duration) error {
-	docs, err := Docs(file)
+	docs, err := FileObjects(file, namespace)
 	if err != nil {
 		return err
 	}

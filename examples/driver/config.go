@@ -73,6 +73,8 @@ type config struct {
 	opts  fakedriver.Options
 	zones map[string]string // node -> zone, from --zones
 	level int               // --v
+	// showVersion: print the version and exit (--version).
+	showVersion bool
 }
 
 // parseFlags turns the command line into driver Options. Every problem is
@@ -95,6 +97,7 @@ func parseFlags(args []string, usage io.Writer) (config, error) {
 	fs.Var(&minSize, "min-size", "smallest volume (cloud-disk default 20Gi)")
 	fs.Var(&step, "size-step", "sizes round up to a multiple of this (default 1Gi, 4Mi, 1Mi by mode)")
 	ner := fs.Bool("node-expansion-required", false, "ControllerExpandVolume asks for NodeExpandVolume (default true in offline mode)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(usage, "usage: driver [flags]")
@@ -102,6 +105,9 @@ func parseFlags(args []string, usage io.Writer) (config, error) {
 			fs.PrintDefaults()
 		}
 		return config{}, err
+	}
+	if *showVersion {
+		return config{showVersion: true}, nil
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

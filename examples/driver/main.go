@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/klog/v2/textlogger"
 
+	"github.com/csi-kit/sidecars/internal/version"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -51,6 +52,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "driver: %s\n", oneLine(err))
 		return 2
+	}
+	if cfg.showVersion {
+		fmt.Fprintln(stdout, version.Line("driver"))
+		return 0
 	}
 	logger := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(cfg.level), textlogger.Output(stderr)))
 	cfg.opts.Observe = func(method string, err error, took time.Duration) {

@@ -35,6 +35,9 @@ type Common struct {
 	MetricsPath    string
 	ShowVersion    bool
 	Automaxprocs   bool
+	// Pprof serves /debug/pprof/ on the HTTP endpoint; binaries that have
+	// upstream's --enable-pprof bind it (RegisterPprof).
+	Pprof          bool
 	LeaderElection leaderelection.Flags
 	// Logging holds --logging-format, --log-flush-frequency, -v, --vmodule
 	// and the --log-{text,json}-{split-stream,info-buffer-size} flags, read
@@ -98,6 +101,12 @@ func registerLogging(fs *flag.FlagSet, c *Common) {
 			fs.Var(f.Value, f.Name, f.Usage)
 		}
 	})
+}
+
+// RegisterPprof adds --enable-pprof, for the binaries whose upstream
+// counterpart has it.
+func RegisterPprof(fs *flag.FlagSet, c *Common) {
+	fs.BoolVar(&c.Pprof, "enable-pprof", false, "Serve /debug/pprof/ (Go profiling) on --http-endpoint.")
 }
 
 // commons maps each flag set given to Register to its Common, so that Parse

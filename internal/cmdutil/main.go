@@ -17,11 +17,9 @@ import (
 
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/internal/version"
 	"github.com/csi-kit/sidecars/leaderelection"
 )
-
-// Version is set at link time (-ldflags "-X ...cmdutil.Version=...").
-var Version = "devel"
 
 // Program describes one binary.
 type Program struct {
@@ -32,6 +30,10 @@ type Program struct {
 	LockComponent string
 	LockName      string
 	Common        *Common
+	// MigrationMetrics adds the migrated label to the CSI operation metrics
+	// when the driver is the CSI driver of a migrated in-tree plugin (as
+	// the provisioner and the resizer do).
+	MigrationMetrics bool
 	// Run runs the controllers until ctx ends; it is called only while
 	// leading when election is enabled.
 	Run func(ctx context.Context, env *Env) error
@@ -74,7 +76,7 @@ func Parse(fs *flag.FlagSet, args []string) {
 func Main(p Program) int {
 	c := p.Common
 	if c.ShowVersion {
-		fmt.Println(p.Name, Version)
+		fmt.Println(version.Line(p.Name))
 		return 0
 	}
 	if err := c.Check(); err != nil {
@@ -101,7 +103,8 @@ func Main(p Program) int {
 func run(ctx context.Context, p Program) error {
 	c := p.Common
 	logger := klog.FromContext(ctx)
-	logger.Info("Starting", "program", p.Name, "version", Version)
+	build := version.Get()
+	logger.Info("Starting", "program", p.Name, "version", build.Version, "commit", build.Commit, "go", build.Go)
 
 	cfg, err := kube.RestConfig(c.Kubeconfig, c.Master, float32(c.QPS), c.Burst)
 	if err != nil {
@@ -120,6 +123,16 @@ func run(ctx context.Context, p Program) error {
 		conn, err := csiconn.Connect(ctx, csiconn.Options{Address: c.CSIAddress, CallTimeout: c.Timeout, Metrics: metricsMgr})
 		if err != nil {
 			return err
+		}
+		if p.MigrationMetrics && csiconn.IsMigratedDriver(conn.DriverName()) {
+			// The label set is fixed when the connection is made: connect
+			// again with a manager that has the migrated label.
+			_ = conn.Close()
+			metricsMgr = csiconn.NewMigrationMetricsManager()
+			conn, err = csiconn.Connect(ctx, csiconn.Options{Address: c.CSIAddress, CallTimeout: c.Timeout, Metrics: metricsMgr})
+			if err != nil {
+				return err
+			}
 		}
 		defer conn.Close()
 		env.Conn = conn
@@ -148,8 +161,12 @@ func run(ctx context.Context, p Program) error {
 			checks = append(checks, elector.HealthCheck())
 		}
 	}
-	if addr := firstNonEmpty(c.HTTPEndpoint, c.MetricsAddress); addr != "" {
-		srv, err := csiconn.NewHTTPServer(csiconn.HTTPOptions{Address: addr, MetricsPath: c.MetricsPath, Checks: checks}, metricsMgr)
+	addr := firstNonEmpty(c.HTTPEndpoint, c.MetricsAddress)
+	if c.Pprof && addr == "" {
+		logger.Info("Warning: --enable-pprof has no effect without --http-endpoint")
+	}
+	if addr != "" {
+		srv, err := csiconn.NewHTTPServer(csiconn.HTTPOptions{Address: addr, MetricsPath: c.MetricsPath, Checks: checks, Pprof: c.Pprof}, metricsMgr)
 		if err != nil {
 			return err
 		}

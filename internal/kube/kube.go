@@ -102,13 +102,17 @@ func NewRecorder(cfg *rest.Config, component string) (record.EventRecorder, func
 	return RecorderFor(cs, component)
 }
 
-// RecorderFor returns an event recorder writing through client, with the
-// broadcaster's default correlator (events of one object are aggregated
-// and rate-limited as every Kubernetes component's are). A Warning
+// RecorderFor returns an event recorder writing through client. A Warning
 // repeated for the same object with the same message is sent at most once
 // per WarningWindow.
 func RecorderFor(client kubernetes.Interface, component string) (record.EventRecorder, func(), error) {
-	b := record.NewBroadcaster()
+	b := record.NewBroadcasterWithCorrelatorOptions(record.CorrelatorOptions{
+		// Events of one object are aggregated as usual, but the client-side
+		// spam filter is wider than the default so that failure events of
+		// many objects are not dropped silently.
+		QPS:       50,
+		BurstSize: 200,
+	})
 	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	rec := b.NewRecorder(scheme.Scheme, v1.EventSource{Component: component})
 	return Deduplicated(rec, clock.RealClock{}), b.Shutdown, nil
