@@ -104,7 +104,7 @@ func NewRecorder(cfg *rest.Config, component string) (record.EventRecorder, func
 
 // RecorderFor returns an event recorder writing through client. A Warning
 // repeated for the same object with the same message is sent at most once
-// per WarningWindow.
+// per WarningWindow; so is a repeated Normal event (Provisioning, Resizing).
 func RecorderFor(client kubernetes.Interface, component string) (record.EventRecorder, func(), error) {
 	b := record.NewBroadcasterWithCorrelatorOptions(record.CorrelatorOptions{
 		// Events of one object are aggregated as usual, but the client-side
