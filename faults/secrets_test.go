@@ -65,7 +65,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	e.drv.FailNext("CreateVolume", codes.Internal, 2)
 	e.drv.FailNext("ControllerExpandVolume", codes.Unavailable, 1)
 	e.fault(3)
-	e.startProvisioner(ctx, provisioner.Options{Registerer: reg, NormalEvents: true}, conn)
+	e.startProvisioner(ctx, provisioner.Options{Registerer: reg}, conn)
 	e.startResizer(ctx, conn)
 	names := e.claims("a", sc.Name, "1Gi", 2)
 	e.waitBound(60*time.Second, names...)
@@ -102,7 +102,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(events.Items) == 0 {
-		t.Errorf("no events in the namespace; NormalEvents should have written some")
+		t.Errorf("no events in the namespace; the Normal events (on by default) should have written some")
 	}
 	data, _ := json.Marshal(events)
 	look("the events", string(data))

@@ -103,12 +103,12 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 			p.met.provision(className, sourceKind, p.opts.Clock.Since(start), err)
 		}
 	}()
-	if p.opts.NormalEvents {
+	if !p.opts.DisableNormalEvents {
 		p.rec.Eventf(pvc, v1.EventTypeNormal, ReasonProvisioning, "External provisioner is provisioning volume for claim %q", klog.KObj(pvc).String())
 	}
 	a, err := p.prepare(ctx, pvc, class, false)
 	if errors.Is(err, errPopulator) {
-		if p.opts.NormalEvents {
+		if !p.opts.DisableNormalEvents {
 			p.rec.Event(pvc, v1.EventTypeNormal, ReasonProvisioning, "Assuming an external populator will provision the volume")
 		}
 		return nil
@@ -204,7 +204,7 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 		p.releaseSnapshotIfUnused(ctx, pvc.Namespace, a.source.name, pvc.UID)
 	}
 	logger.V(2).Info("Provisioned volume", "pv", pv.Name, "volume", vol.GetVolumeId())
-	if p.opts.NormalEvents {
+	if !p.opts.DisableNormalEvents {
 		p.rec.Eventf(pvc, v1.EventTypeNormal, ReasonProvisioningSucceeded, "Successfully provisioned volume %s", pv.Name)
 	}
 	if p.capacity != nil {

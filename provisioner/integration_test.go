@@ -20,7 +20,7 @@ func noTopology() fakedriver.Capabilities {
 
 func TestImmediateDeleteAndRetain(t *testing.T) {
 	e := newEnv(t, fakedriver.Options{Capabilities: noTopology()})
-	e.start(Options{ExtraCreateMetadata: true, NormalEvents: true}, nil)
+	e.start(Options{ExtraCreateMetadata: true}, nil)
 	del := e.class("delete", func(sc *storagev1.StorageClass) {
 		sc.Parameters = map[string]string{"type": "fast", "csi.storage.k8s.io/fstype": "xfs"}
 		sc.MountOptions = []string{"noatime"}

@@ -93,10 +93,12 @@ type Options struct {
 	// unless its StorageClass is replaced meanwhile; default
 	// DefaultInfeasibleRetryDelay (5m, fixed upstream).
 	InfeasibleRetryDelay time.Duration
-	// NormalEvents emits the Normal "Provisioning" (per attempt) and
-	// "ProvisioningSucceeded" events as upstream does. Off, only Warning
-	// events are written, so a successful provision costs no event write.
-	NormalEvents bool
+	// DisableNormalEvents stops the Normal "Provisioning" (per attempt)
+	// and "ProvisioningSucceeded" events, which are emitted by default as
+	// upstream always does. Set, only Warning events are written: a
+	// successful provision then costs no event write, but kubectl describe
+	// shows nothing of a success.
+	DisableNormalEvents bool
 
 	// Capacity enables CSIStorageCapacity publishing (upstream
 	// --enable-capacity).

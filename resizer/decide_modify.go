@@ -57,6 +57,9 @@ type ModifyDecision struct {
 	Reason  string
 	Ignored bool // not this resizer's PVC
 	Backoff bool // None only because of the infeasible backoff
+	// Resume: the call finishes an earlier, unfinished modification to
+	// Target rather than starting one, so no VolumeModify event is sent.
+	Resume bool
 }
 
 // Condition and status messages of modification, as upstream words them.
@@ -78,7 +81,7 @@ func DecideModify(in ModifyInput) ModifyDecision {
 	case ms == nil && spec == current:
 		return ModifyDecision{Reason: "class already applied"}
 	case inProgress && (in.Uncertain || spec == ""):
-		return ModifyDecision{Action: ModifyCall, Target: ms.TargetVolumeAttributesClassName,
+		return ModifyDecision{Action: ModifyCall, Target: ms.TargetVolumeAttributesClassName, Resume: true,
 			Reason: "finishing the unfinished modification to " + ms.TargetVolumeAttributesClassName}
 	case spec == "":
 		if hasModifyCondition(in.PVC, v1.PersistentVolumeClaimVolumeModifyingVolume) {

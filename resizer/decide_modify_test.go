@@ -36,12 +36,13 @@ func TestDecideModify(t *testing.T) {
 		wantTarget string
 		ignored    bool
 		backoff    bool
+		resume     bool // finishing an unfinished call: no VolumeModify event
 	}{
 		{name: "Modify called", in: ModifyInput{PVC: vacClaim("gold", "silver", nil), PV: volume("1Gi")}, want: ModifyCall, wantTarget: "gold"},
 		{name: "First time modify (current nil)", in: ModifyInput{PVC: vacClaim("gold", "", nil), PV: volume("1Gi")}, want: ModifyCall, wantTarget: "gold"},
 		{name: "Nothing to modify", in: ModifyInput{PVC: vacClaim("gold", "gold", nil), PV: volume("1Gi")}, want: ModifyNone},
 		{name: "Should execute ModifyVolume for InProgress target if PVC has empty Spec.VACName",
-			in: ModifyInput{PVC: vacClaim("", "silver", modStatus("gold", inProgress)), PV: volume("1Gi")}, want: ModifyCall, wantTarget: "gold"},
+			in: ModifyInput{PVC: vacClaim("", "silver", modStatus("gold", inProgress)), PV: volume("1Gi")}, want: ModifyCall, wantTarget: "gold", resume: true},
 		{name: "Should NOT modify when rollback to empty VACName",
 			in: ModifyInput{PVC: vacClaim("", "silver", nil), PV: volume("1Gi")}, want: ModifyNone},
 		{name: "Should NOT modify if PVC managed by another CSI Driver",
@@ -59,7 +60,7 @@ func TestDecideModify(t *testing.T) {
 		{name: "rollback from an infeasible VAC re-applies the current one",
 			in: ModifyInput{PVC: vacClaim("silver", "silver", modStatus("gold", infeasible)), PV: volume("1Gi"), InfeasibleBackoff: true}, want: ModifyCall, wantTarget: "silver"},
 		{name: "uncertain: a new spec VAC is ignored",
-			in: ModifyInput{PVC: vacClaim("platinum", "silver", modStatus("gold", inProgress)), PV: volume("1Gi"), Uncertain: true}, want: ModifyCall, wantTarget: "gold"},
+			in: ModifyInput{PVC: vacClaim("platinum", "silver", modStatus("gold", inProgress)), PV: volume("1Gi"), Uncertain: true}, want: ModifyCall, wantTarget: "gold", resume: true},
 		{name: "certain InProgress: the new spec VAC wins",
 			in: ModifyInput{PVC: vacClaim("platinum", "silver", modStatus("gold", inProgress)), PV: volume("1Gi")}, want: ModifyCall, wantTarget: "platinum"},
 		{name: "cancel: spec empty, not InProgress, ModifyingVolume present",
@@ -70,6 +71,9 @@ func TestDecideModify(t *testing.T) {
 			d := DecideModify(tc.in)
 			if d.Action != tc.want || d.Ignored != tc.ignored || d.Backoff != tc.backoff {
 				t.Fatalf("DecideModify = %v ignored=%v backoff=%v (%s); want %v ignored=%v backoff=%v", d.Action, d.Ignored, d.Backoff, d.Reason, tc.want, tc.ignored, tc.backoff)
+			}
+			if d.Resume != tc.resume {
+				t.Errorf("Resume = %v, want %v", d.Resume, tc.resume)
 			}
 			if d.Target != tc.wantTarget && tc.wantTarget != "" {
 				t.Errorf("Target = %q, want %q", d.Target, tc.wantTarget)

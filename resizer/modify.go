@@ -59,6 +59,9 @@ func (r *Resizer) syncModify(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 		r.recorder.Event(pvc, v1.EventTypeWarning, EventModifyFailed, err.Error())
 		return err
 	}
+	if !d.Resume {
+		r.normalEvent(pvc, EventModify, fmt.Sprintf("external resizer is modifying volume %s with vac %s", pvc.Name, d.Target))
+	}
 	callCtx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	err = r.drv.ModifyVolume(callCtx, ModifyRequest{VolumeID: pv.Spec.CSI.VolumeHandle, Secrets: secrets,
 		Parameters: ModifyParameters(vac, pvc, pv, r.opts.ExtraModifyMetadata)})
@@ -95,9 +98,16 @@ func (r *Resizer) syncModify(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 	if _, err := r.patchPVC(ctx, pvc, MarkModified(pvc, target), false); err != nil {
 		return err
 	}
-	r.recorder.Event(pvc, v1.EventTypeNormal, EventModifySuccessful,
-		fmt.Sprintf("external resizer modified volume %s with vac %s successfully", pvc.Name, target))
+	r.normalEvent(pvc, EventModifySuccessful, fmt.Sprintf("external resizer modified volume %s with vac %s successfully", pvc.Name, target))
 	return nil
+}
+
+// normalEvent emits a Normal event of progress or success unless
+// DisableNormalEvents is set.
+func (r *Resizer) normalEvent(pvc *v1.PersistentVolumeClaim, reason, msg string) {
+	if !r.opts.DisableNormalEvents {
+		r.recorder.Event(pvc, v1.EventTypeNormal, reason, msg)
+	}
 }
 
 // modifySecretRef is the secret named by the provisioner's PV annotations,

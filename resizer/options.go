@@ -77,8 +77,20 @@ type Options struct {
 	// AnnotateFsResize gate off).
 	DisablePreResizeAnnotation bool
 
+	// DisableNormalEvents stops the Normal events of progress and success,
+	// which are emitted by default as upstream always does: Resizing and
+	// VolumeResizeSuccessful, VolumeModify and VolumeModifySuccessful.
+	// Set, a resize or modify that succeeds costs no event write, but
+	// kubectl describe shows nothing of it. FileSystemResizeRequired (the
+	// node still has work to do), VolumeModifyCanceled and every Warning
+	// are emitted either way.
+	DisableNormalEvents bool
+
 	// Recorder receives events; default: one writing through the
-	// clientset given to New, with source "external-resizer <driver>".
+	// clientset given to New, with source "external-resizer <driver>",
+	// whose writes then share that clientset's QPS and burst. Give it a
+	// clientset of its own (the binaries build one from a copy of the rest
+	// config with its own budget), so events never wait behind resizes.
 	Recorder record.EventRecorder
 	// Clock is used for condition times and backoff; default the real one.
 	Clock clock.WithTicker

@@ -91,7 +91,7 @@ func (r *Resizer) expandInController(ctx context.Context, pvc *v1.PersistentVolu
 			return pvc, pv, err
 		}
 		pvc = got
-		r.recorder.Event(pvc, v1.EventTypeNormal, EventResizing, "External resizer is resizing volume "+pv.Name)
+		r.normalEvent(pvc, EventResizing, "External resizer is resizing volume "+pv.Name)
 	}
 	capability, err := VolumeCapability(pv, r.caps.SingleNodeMultiWriter)
 	if err != nil {
@@ -161,7 +161,7 @@ func (r *Resizer) finish(ctx context.Context, pvc *v1.PersistentVolumeClaim, pv 
 		}
 		r.recorder.Event(gotPVC, v1.EventTypeNormal, EventFileSystemResizeRequired, msg)
 	} else {
-		r.recorder.Event(gotPVC, v1.EventTypeNormal, EventResizeSuccessful, "Resize volume succeeded")
+		r.normalEvent(gotPVC, EventResizeSuccessful, "Resize volume succeeded")
 	}
 	return gotPVC, gotPV, nil
 }

@@ -291,6 +291,9 @@ func (c *Controller) createContent(ctx context.Context, vs *crdv1.VolumeSnapshot
 	}
 	c.freshVSC.remember(name, created)
 	klog.FromContext(ctx).V(2).Info("Created snapshot content", "content", name)
+	if !c.opts.DisableNormalEvents {
+		c.rec.Event(vs, v1.EventTypeNormal, ReasonCreatingSnapshot, fmt.Sprintf("Waiting for a snapshot %s/%s to be created by the CSI driver.", vs.Namespace, vs.Name))
+	}
 	return result{after: c.opts.BindStatusDelay}, nil
 }
 
@@ -317,16 +320,15 @@ func (c *Controller) updateStatus(ctx context.Context, vs *crdv1.VolumeSnapshot,
 	c.freshVS.remember(key(vs), updated)
 	now := c.opts.Clock.Now()
 	id := vs.Namespace + "/" + vs.Name
-	switch {
-	case !c.opts.NormalEvents:
-	case ch.Created && ch.Ready:
-		c.rec.Event(updated, v1.EventTypeNormal, ReasonSnapshotReady, fmt.Sprintf("Snapshot %s was successfully created by the CSI driver and is ready to use.", id))
-	case ch.Created:
-		c.rec.Event(updated, v1.EventTypeNormal, ReasonSnapshotCreated, fmt.Sprintf("Snapshot %s was successfully created by the CSI driver.", id))
-	case ch.Ready:
-		c.rec.Event(updated, v1.EventTypeNormal, ReasonSnapshotReady, fmt.Sprintf("Snapshot %s is ready to use.", id))
-	case isDynamic(vs) && (vs.Status == nil || vs.Status.BoundVolumeSnapshotContentName == nil):
-		c.rec.Event(updated, v1.EventTypeNormal, ReasonCreatingSnapshot, fmt.Sprintf("Waiting for a snapshot %s to be created by the CSI driver.", id))
+	if !c.opts.DisableNormalEvents {
+		// A snapshot cut and ready at once gets both events, in this
+		// order, as upstream sends them.
+		if ch.Created {
+			c.rec.Event(updated, v1.EventTypeNormal, ReasonSnapshotCreated, fmt.Sprintf("Snapshot %s was successfully created by the CSI driver.", id))
+		}
+		if ch.Ready {
+			c.rec.Event(updated, v1.EventTypeNormal, ReasonSnapshotReady, fmt.Sprintf("Snapshot %s is ready to use.", id))
+		}
 	}
 	if ch.Created {
 		c.metrics.finish(opCreate, vs.UID, statusSuccess, now)

@@ -107,7 +107,7 @@ func TestControllerSyncSnapshotActions(t *testing.T) {
 	}{
 		{"6-1 snapshot with class gold: finalizers, PVC protection, content",
 			[]runtime.Object{pvc, pv, gold}, mkVS(fromPVC("claim"), withClass("gold")), nil, false,
-			"patch volumesnapshots, patch persistentvolumeclaims, create volumesnapshotcontents", ""},
+			"patch volumesnapshots, patch persistentvolumeclaims, create volumesnapshotcontents", "Normal CreatingSnapshot Waiting for a snapshot ns/snap to be created by the CSI driver."},
 		{"7-1 non-existing snapshot class",
 			[]runtime.Object{pvc, pv}, mkVS(fromPVC("claim"), withClass("gold")), nil, true,
 			"patch volumesnapshots/status", "Warning GetSnapshotClassFailed"},

@@ -15,7 +15,10 @@ import (
 type ControllerFlags struct {
 	Options               ControllerOptions
 	PreventModeConversion bool
-	FeatureGates          FeatureGates
+	// NormalEvents is --normal-events; Check sets
+	// Options.DisableNormalEvents to its negation.
+	NormalEvents bool
+	FeatureGates FeatureGates
 }
 
 // RegisterControllerFlags registers upstream's snapshot-controller flags on
@@ -27,7 +30,7 @@ func RegisterControllerFlags(fs *flag.FlagSet, f *ControllerFlags) {
 	fs.DurationVar(&f.Options.RetryIntervalMax, "retry-interval-max", 5*time.Minute, "Maximum retry interval of a failed operation.")
 	fs.DurationVar(&f.Options.CRDWait, "retry-crd-interval-max", 30*time.Second, "How long to wait at start for the VolumeSnapshot CRDs to be served.")
 	fs.BoolVar(&f.PreventModeConversion, "prevent-volume-mode-conversion", true, "Record the source volume mode in new contents, so a restore cannot change it unless allowed.")
-	fs.BoolVar(&f.Options.NormalEvents, "normal-events", false, "Also emit the Normal CreatingSnapshot, SnapshotCreated and SnapshotReady events (one event write per snapshot); Warning events are always emitted.")
+	fs.BoolVar(&f.NormalEvents, "normal-events", true, "Emit the Normal CreatingSnapshot, SnapshotCreated and SnapshotReady events (upstream always does; three event writes per snapshot). =false writes only Warning events.")
 	fs.BoolVar(&f.Options.DistributedSnapshotting, "enable-distributed-snapshotting", false, "Label each new content with the node its volume is pinned to (snapshot.storage.kubernetes.io/managed-by), for csi-snapshotters run per node with --node-deployment; watches Nodes.")
 	registerFeatureGates(fs, &f.FeatureGates)
 }
@@ -35,6 +38,7 @@ func RegisterControllerFlags(fs *flag.FlagSet, f *ControllerFlags) {
 // Check validates the parsed flags and completes f.Options.
 func (f *ControllerFlags) Check() error {
 	f.Options.PreventVolumeModeConversion = &f.PreventModeConversion
+	f.Options.DisableNormalEvents = !f.NormalEvents
 	return f.Options.withDefaults().Validate()
 }
 

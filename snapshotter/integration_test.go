@@ -17,7 +17,7 @@ func TestIntegrationDynamicSnapshotReady(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.class("gold", crdv1.VolumeSnapshotContentDelete, false, map[string]string{"tier": "gold"})
 	e.volume("data")
-	e.startController(ControllerOptions{NormalEvents: true})
+	e.startController(ControllerOptions{})
 	e.startSidecar(SidecarOptions{ExtraCreateMetadata: true})
 	created := e.snapshot("snap1", "data", "gold")
 
@@ -252,7 +252,7 @@ func TestIntegrationReadinessPolled(t *testing.T) {
 	e := newEnv(t, envOptions{notReadyPolls: 3})
 	e.class("gold", crdv1.VolumeSnapshotContentDelete, false, nil)
 	e.volume("data")
-	e.startController(ControllerOptions{BindStatusDelay: 200 * time.Millisecond})
+	e.startController(ControllerOptions{BindStatusDelay: 200 * time.Millisecond, DisableNormalEvents: true})
 	e.startSidecar(SidecarOptions{ReadyPollStart: 50 * time.Millisecond})
 	e.snapshot("slow", "data", "gold")
 	e.snapshot("quiet", "data", "gold")
@@ -271,14 +271,14 @@ func TestIntegrationReadinessPolled(t *testing.T) {
 		t.Errorf("CreateSnapshot calls = %d, want >= 4 (3 not-ready answers, then ready)", n)
 	}
 	e.waitReady("quiet")
-	// Normal events are off by default: a successful snapshot writes none.
+	// With DisableNormalEvents a successful snapshot writes no Normal event.
 	list, err := e.kube.CoreV1().Events(e.ns).List(e.ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, ev := range list.Items {
 		if ev.Type == v1.EventTypeNormal && (ev.InvolvedObject.Name == "slow" || ev.InvolvedObject.Name == "quiet") {
-			t.Errorf("Normal event without NormalEvents: %s %s", ev.Reason, ev.Message)
+			t.Errorf("Normal event with DisableNormalEvents: %s %s", ev.Reason, ev.Message)
 		}
 	}
 }

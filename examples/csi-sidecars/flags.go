@@ -69,7 +69,7 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	// Provisioner.
 	compflags.RegisterProvisioner(fs, &f.prov)
 	compflags.SetUsage(fs, "worker-threads", "Claims and volumes the provisioner handles in parallel, each.")
-	compflags.SetUsage(fs, "normal-events", "Also emit the Normal events of successes: Provisioning and ProvisioningSucceeded (provisioner), CreatingSnapshot, SnapshotCreated and SnapshotReady (snapshot controller). Warning events are always emitted.")
+	compflags.SetUsage(fs, "normal-events", "Emit the Normal events of progress and success, as upstream always does: Provisioning and ProvisioningSucceeded (provisioner), Resizing, VolumeResizeSuccessful, VolumeModify and VolumeModifySuccessful (resizer), CreatingSnapshot, SnapshotCreated and SnapshotReady (snapshot controller). =false writes only Warning events (and FileSystemResizeRequired, VolumeModifyCanceled).")
 	for _, n := range []string{"kube-api-capacity-qps", "kube-api-capacity-burst", "cloning-protection-threads", "capacity-threads",
 		"node-deployment-base-delay", "node-deployment-max-delay", "provisioner", "capacity-controller-deployment-mode"} {
 		cmdutil.DeprecatedString(fs, n, "accepted for compatibility with csi-provisioner; no effect here.")
@@ -121,6 +121,7 @@ func (f *flags) check() error {
 	r.HandleVolumeInUseError = &f.res.HandleVolumeInUseError
 	r.DisableModify = !f.gates.On("VolumeAttributesClass")
 	r.DisablePreResizeAnnotation = !f.gates.On("AnnotateFsResize")
+	r.DisableNormalEvents = p.DisableNormalEvents // one --normal-events for every controller
 
 	s := &f.side
 	s.Workers, s.ExtraCreateMetadata = f.snapWorkers, f.extraCreateMetadata
@@ -128,6 +129,7 @@ func (f *flags) check() error {
 	c := &f.ctl
 	c.Workers, c.RetryIntervalStart, c.RetryIntervalMax = f.snapWorkers, f.retryStart, f.retryMax
 	c.PreventVolumeModeConversion = &f.preventModeChange
+	c.DisableNormalEvents = p.DisableNormalEvents
 	if s.SnapshotNamePrefix == "" {
 		errs = append(errs, "--snapshot-name-prefix must not be empty")
 	}

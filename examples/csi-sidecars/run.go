@@ -8,8 +8,6 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"golang.org/x/sync/errgroup"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
@@ -79,7 +77,7 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		return err
 	}
 	// One events client for every controller, with its own budget.
-	events, err := kubernetes.NewForConfig(rest.AddUserAgent(kube.WithBudget(env.Config, 50, 100), "csi-sidecars-events"))
+	events, err := kube.NewEventClient(env.Config, "csi-sidecars")
 	if err != nil {
 		return err
 	}
@@ -147,7 +145,6 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		defer stop()
 		o := f.ctl
 		o.Recorder, o.Registerer, o.Cache = rec, cmdutil.LegacyRegisterer{}, shared
-		o.NormalEvents = f.prov.Options.NormalEvents // one --normal-events for both
 		c, err := snapshotter.NewController(o, env.Kube, snap)
 		if err != nil {
 			return err

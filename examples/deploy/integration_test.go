@@ -236,7 +236,7 @@ func TestProvisionerRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	p, err := provisioner.New(provisioner.Options{NormalEvents: true, RecordNamespace: w.ns, IntentDelay: -1 /* records written and removed under the shipped rules */}, client, snapclient.NewForConfigOrDie(cfg), w.conn, rec)
+	p, err := provisioner.New(provisioner.Options{RecordNamespace: w.ns, IntentDelay: -1 /* records written and removed under the shipped rules */}, client, snapclient.NewForConfigOrDie(cfg), w.conn, rec)
 	if err != nil {
 		t.Fatal(err)
 	}

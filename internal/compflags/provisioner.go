@@ -58,7 +58,7 @@ func RegisterProvisioner(fs *flag.FlagSet, p *Provisioner) {
 	fs.BoolVar(&p.ImmediateTopology, "immediate-topology", true, "Send cluster topology for Immediate claims without allowedTopologies.")
 	fs.StringVar(&o.DefaultFSType, "default-fstype", "", "fsType when the class names none.")
 	fs.BoolVar(&o.ControllerPublishReadOnly, "controller-publish-readonly", false, "Mark ReadOnlyMany-only PVs read-only.")
-	fs.BoolVar(&o.NormalEvents, "normal-events", false, "Also emit the Normal Provisioning and ProvisioningSucceeded events (two event writes per volume); Warning events are always emitted.")
+	RegisterNormalEvents(fs, &o.DisableNormalEvents, "Emit the Normal Provisioning and ProvisioningSucceeded events (upstream always does; two event writes per volume). =false writes only Warning events.")
 	fs.DurationVar(&o.IntentDelay, "provisioning-intent-delay", 0, "How long a CreateVolume runs before the claim records that its volume may exist, so that a claim deleted meanwhile never leaks it (0: 1s, or half of --timeout if shorter; negative: record before every call, one more PVC write per volume).")
 	fs.DurationVar(&p.SweepInterval, "snapshot-orphan-sweep-interval", provisioner.DefaultSnapshotSweepInterval, "How often the source-protection finalizer is removed from VolumeSnapshots that no restore needs any more (0 disables).")
 	c := &p.Capacity
@@ -66,6 +66,13 @@ func RegisterProvisioner(fs *flag.FlagSet, p *Provisioner) {
 	fs.BoolVar(&c.ForImmediate, "capacity-for-immediate-binding", false, "Also publish capacity for Immediate classes.")
 	fs.DurationVar(&c.PollInterval, "capacity-poll-interval", provisioner.DefaultCapacityPollInterval, "Capacity refresh period.")
 	fs.IntVar(&c.OwnerLevel, "capacity-ownerref-level", 1, "Owner of capacity objects: -1 none, 0 the pod, 1 its controller, 2 the controller's controller...")
+}
+
+// RegisterNormalEvents registers --normal-events on fs. It defaults to
+// true, as the upstream sidecars always emit their Normal events;
+// --normal-events=false sets *disable, a DisableNormalEvents option.
+func RegisterNormalEvents(fs *flag.FlagSet, disable *bool, usage string) {
+	fs.Var(&notBool{target: disable}, "normal-events", usage)
 }
 
 // SetUsage replaces the help text of the registered flag name.

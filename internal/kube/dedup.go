@@ -5,22 +5,22 @@ import (
 	"sync"
 	"time"
 
-	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 )
 
-// WarningWindow is how long a repeated Warning (same object, reason and
-// message) is held back after it was sent. Retries of a failing object
-// would otherwise send one event per retry; at scale (hundreds of failing
-// objects retrying at once) that fills the recorder's queue of 1,000 and
-// client-go drops events, the first warnings of new objects among them.
+// WarningWindow is how long a repeated event (same object, type, reason
+// and message) is held back after it was sent. Retries of a failing object
+// would otherwise send a Warning, and a Normal "Provisioning" or
+// "Resizing", per retry; at scale (hundreds of failing objects retrying at
+// once) that fills the recorder's queue of 1,000 and client-go drops
+// events, the first warnings of new objects among them.
 const WarningWindow = 30 * time.Second
 
-// dedup is an EventRecorder that sends a repeated Warning at most once per
-// WarningWindow. Normal events and changed messages pass at once.
+// dedup is an EventRecorder that sends a repeated event at most once per
+// WarningWindow. Changed messages pass at once.
 type dedup struct {
 	record.EventRecorder
 	clock clock.PassiveClock
@@ -32,14 +32,14 @@ type dedupKey struct {
 	uid, reason, message string
 }
 
-// Deduplicated wraps rec so that repeated Warnings are held back for
+// Deduplicated wraps rec so that repeated events are held back for
 // WarningWindow.
 func Deduplicated(rec record.EventRecorder, clk clock.PassiveClock) record.EventRecorder {
 	return &dedup{EventRecorder: rec, clock: clk, sent: map[dedupKey]time.Time{}}
 }
 
 func (d *dedup) Event(obj runtime.Object, eventType, reason, message string) {
-	if eventType == v1.EventTypeWarning && !d.fresh(obj, reason, message) {
+	if !d.fresh(obj, eventType+" "+reason, message) {
 		return
 	}
 	d.EventRecorder.Event(obj, eventType, reason, message)
@@ -49,7 +49,7 @@ func (d *dedup) Eventf(obj runtime.Object, eventType, reason, format string, arg
 	d.Event(obj, eventType, reason, fmt.Sprintf(format, args...))
 }
 
-// fresh records a Warning and reports whether it may be sent.
+// fresh records an event and reports whether it may be sent.
 func (d *dedup) fresh(obj runtime.Object, reason, message string) bool {
 	acc, err := meta.Accessor(obj)
 	if err != nil {

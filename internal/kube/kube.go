@@ -69,14 +69,33 @@ func Protobuf(cfg *rest.Config) *rest.Config {
 	return c
 }
 
-// NewRecorder returns an event recorder for component that writes through
-// its own clientset (a copy of cfg with its own budget, QPS 50 / burst 100),
-// so events never consume the controller's budget and the controller never
-// starves events. The returned stop function flushes and shuts it down.
-func NewRecorder(cfg *rest.Config, component string) (record.EventRecorder, func(), error) {
-	c := Protobuf(WithBudget(cfg, 50, 100))
-	c = rest.AddUserAgent(c, component+"-events")
+// Budget of the clientset that writes events (see NewEventClient): its
+// own, apart from the controller's, so that event writes never wait behind
+// the controller's requests nor delay them. Events are written by the
+// broadcaster's goroutine, never by the operation that emits them.
+const (
+	EventQPS   = 50
+	EventBurst = 100
+)
+
+// NewEventClient returns a clientset for event writes only: a copy of cfg
+// with the budget EventQPS / EventBurst, protobuf, and the user agent
+// "<userAgent>-events".
+func NewEventClient(cfg *rest.Config, userAgent string) (kubernetes.Interface, error) {
+	c := rest.AddUserAgent(Protobuf(WithBudget(cfg, EventQPS, EventBurst)), userAgent+"-events")
 	cs, err := kubernetes.NewForConfig(c)
+	if err != nil {
+		return nil, fmt.Errorf("building the events client: %w", err)
+	}
+	return cs, nil
+}
+
+// NewRecorder returns an event recorder for component that writes through
+// its own clientset (NewEventClient), so events never consume the
+// controller's budget and the controller never starves events. The
+// returned stop function shuts it down.
+func NewRecorder(cfg *rest.Config, component string) (record.EventRecorder, func(), error) {
+	cs, err := NewEventClient(cfg, component)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -85,7 +104,7 @@ func NewRecorder(cfg *rest.Config, component string) (record.EventRecorder, func
 
 // RecorderFor returns an event recorder writing through client. A Warning
 // repeated for the same object with the same message is sent at most once
-// per WarningWindow.
+// per WarningWindow; so is a repeated Normal event (Provisioning, Resizing).
 func RecorderFor(client kubernetes.Interface, component string) (record.EventRecorder, func(), error) {
 	b := record.NewBroadcasterWithCorrelatorOptions(record.CorrelatorOptions{
 		// Events of one object are aggregated as usual, but the client-side
