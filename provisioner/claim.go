@@ -272,7 +272,9 @@ func (p *Provisioner) failed(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 // with it: written before the call when Options.IntentDelay is negative,
 // else written while the call runs once it has taken IntentDelay.
 func (p *Provisioner) create(ctx context.Context, pvc *v1.PersistentVolumeClaim, a *attempt) (resp *csi.CreateVolumeResponse, err error) {
-	recorded := p.opts.NoIntent || p.recordsOff || p.records.get(pvc.UID) != nil
+	// Only a record the API server holds counts: one whose write failed
+	// is still only in memory, and a crash would lose it.
+	recorded := p.opts.NoIntent || p.recordsOff || p.records.isSaved(pvc.UID)
 	if !recorded && p.opts.IntentDelay < 0 {
 		if err := p.keepRecord(ctx, newRecord(pvc, a, "")); err != nil {
 			return nil, err // no call without the record

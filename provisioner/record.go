@@ -118,6 +118,14 @@ func (r *records) get(uid types.UID) *provRecord {
 	return r.m[uid]
 }
 
+// isSaved reports whether the claim has a record the API server holds.
+func (r *records) isSaved(uid types.UID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.m[uid]
+	return rec != nil && rec.saved
+}
+
 func (r *records) len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
