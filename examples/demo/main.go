@@ -62,7 +62,11 @@ func main() {
 		if *only != "" && !strings.Contains(s.name+" "+s.seed, *only) {
 			continue
 		}
-		e.banner(fmt.Sprintf("Scenario %d/%d (field scenario %s): %s", i+1, len(scenarios), s.seed, s.name))
+		origin := "field scenario " + s.seed
+		if s.seed == "-" {
+			origin = "no field scenario: a tool check"
+		}
+		e.banner(fmt.Sprintf("Scenario %d/%d (%s): %s", i+1, len(scenarios), origin, s.name))
 		start := time.Now()
 		sctx, scancel := context.WithTimeout(ctx, 4*time.Minute)
 		err := s.run(sctx, e)
