@@ -72,7 +72,10 @@ func decideClaim(pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass, d
 	if pvc.Spec.VolumeName != "" {
 		return claimIgnore, "claim is bound"
 	}
-	if p := claimProvisioner(pvc); !servesProvisioner(p, driver) && pvc.Annotations[annMigratedTo] != driver {
+	// As upstream: a claim naming an in-tree plugin is ours only once
+	// kube-controller-manager marked it migrated-to this driver; without
+	// the mark the in-tree plugin may still provision it itself.
+	if p := claimProvisioner(pvc); p != driver && pvc.Annotations[annMigratedTo] != driver {
 		return claimIgnore, fmt.Sprintf("claim is for provisioner %q", p)
 	}
 	if hasPV {

@@ -135,10 +135,12 @@ func TestMigrationAWSEBS(t *testing.T) {
 		t.Errorf("DeleteVolume metrics lack %s:\n%s", want, got)
 	}
 
-	// A claim that names the in-tree plugin itself (as clusters without
-	// the CSI name in the annotation do) is served the same way.
+	// A claim that names the in-tree plugin itself and is marked
+	// migrated-to this driver (as kube-controller-manager marks claims of
+	// migrated plugins in clusters that keep the in-tree name) is served
+	// the same way.
 	e.claim("intree", class.Name, "1Gi", func(c *v1.PersistentVolumeClaim) {
-		c.Annotations = map[string]string{annStorageProvisioner: ebsInTree}
+		c.Annotations = map[string]string{annStorageProvisioner: ebsInTree, annMigratedTo: ebsDriver}
 	})
 	pv = e.waitBound("intree")
 	if pv.Spec.AWSElasticBlockStore == nil || pv.Annotations[annMigratedTo] != ebsDriver {

@@ -28,8 +28,9 @@ func TestDecideClaimMigration(t *testing.T) {
 		driver string
 		want   claimAction
 	}{
-		{"in-tree name migrated to us", claim(map[string]string{annStorageProvisioner: ebsInTree}), inTreeClass, ebsDriver, claimProvision},
-		{"beta in-tree name", claim(map[string]string{annBetaStorageProvisioner: ebsInTree}), inTreeClass, ebsDriver, claimProvision},
+		{"in-tree name without migrated-to: the in-tree plugin's", claim(map[string]string{annStorageProvisioner: ebsInTree}), inTreeClass, ebsDriver, claimIgnore},
+		{"beta in-tree name without migrated-to", claim(map[string]string{annBetaStorageProvisioner: ebsInTree}), inTreeClass, ebsDriver, claimIgnore},
+		{"beta in-tree name with migrated-to", claim(map[string]string{annBetaStorageProvisioner: ebsInTree, annMigratedTo: ebsDriver}), inTreeClass, ebsDriver, claimProvision},
 		{"in-tree name with migrated-to", claim(map[string]string{annStorageProvisioner: ebsInTree, annMigratedTo: ebsDriver}), inTreeClass, ebsDriver, claimProvision},
 		{"in-tree name of another driver", claim(map[string]string{annStorageProvisioner: "kubernetes.io/gce-pd"}), inTreeClass, ebsDriver, claimIgnore},
 		{"in-tree name, driver is not its CSI driver", claim(map[string]string{annStorageProvisioner: ebsInTree}), inTreeClass, drv, claimIgnore},
