@@ -128,6 +128,13 @@ func tapReleaseGate(fs *flag.FlagSet, c *Common) {
 	}
 }
 
+// loggingGates are the gates component-base's logging reads. Only these
+// leave the binary's --feature-gates; AllAlpha and AllBeta still reach the
+// binary's own parser, which decides about them as before.
+var loggingGates = map[featuregate.Feature]bool{
+	logsapi.LoggingAlphaOptions: true, logsapi.LoggingBetaOptions: true, logsapi.ContextualLogging: true,
+}
+
 type releaseGate struct {
 	flag.Value
 	le       *leaderelection.Flags
@@ -144,13 +151,12 @@ func (g releaseGate) String() string {
 }
 
 func (g releaseGate) Set(s string) error {
-	known := g.logGates.GetAll()
 	var own []string
 	logging := map[string]bool{}
 	for _, kv := range strings.Split(s, ",") {
 		kv = strings.TrimSpace(kv)
 		k, v, ok := strings.Cut(kv, "=")
-		if _, isLog := known[featuregate.Feature(k)]; ok && isLog {
+		if ok && loggingGates[featuregate.Feature(k)] {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return fmt.Errorf("feature gate %s=%q: want true or false", k, v)
