@@ -23,26 +23,25 @@ var _ csi.ControllerServer = controller{}
 func (s controller) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
 	c := s.d.opts.Capabilities
 	var out []*csi.ControllerServiceCapability
-	add := func(on bool, t csi.ControllerServiceCapability_RPC_Type) {
-		if on {
-			out = append(out, &csi.ControllerServiceCapability{Type: &csi.ControllerServiceCapability_Rpc{
-				Rpc: &csi.ControllerServiceCapability_RPC{Type: t},
-			}})
-		}
+	for _, t := range advertised(
+		on(c.CreateDelete, csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME),
+		on(c.PublishUnpublish, csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME),
+		on(c.PublishReadonly, csi.ControllerServiceCapability_RPC_PUBLISH_READONLY),
+		on(c.ListVolumes, csi.ControllerServiceCapability_RPC_LIST_VOLUMES),
+		on(c.ListVolumes && c.PublishUnpublish, csi.ControllerServiceCapability_RPC_LIST_VOLUMES_PUBLISHED_NODES),
+		on(c.GetCapacity, csi.ControllerServiceCapability_RPC_GET_CAPACITY),
+		on(c.Snapshots, csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT),
+		on(c.ListSnapshots, csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS),
+		on(c.GetSnapshot, csi.ControllerServiceCapability_RPC_GET_SNAPSHOT),
+		on(c.Clone, csi.ControllerServiceCapability_RPC_CLONE_VOLUME),
+		on(c.Expand, csi.ControllerServiceCapability_RPC_EXPAND_VOLUME),
+		on(c.Modify, csi.ControllerServiceCapability_RPC_MODIFY_VOLUME),
+		on(c.SingleNodeMultiWriter, csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER),
+	) {
+		out = append(out, &csi.ControllerServiceCapability{Type: &csi.ControllerServiceCapability_Rpc{
+			Rpc: &csi.ControllerServiceCapability_RPC{Type: t},
+		}})
 	}
-	add(c.CreateDelete, csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME)
-	add(c.PublishUnpublish, csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME)
-	add(c.PublishReadonly, csi.ControllerServiceCapability_RPC_PUBLISH_READONLY)
-	add(c.ListVolumes, csi.ControllerServiceCapability_RPC_LIST_VOLUMES)
-	add(c.ListVolumes && c.PublishUnpublish, csi.ControllerServiceCapability_RPC_LIST_VOLUMES_PUBLISHED_NODES)
-	add(c.GetCapacity, csi.ControllerServiceCapability_RPC_GET_CAPACITY)
-	add(c.Snapshots, csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT)
-	add(c.ListSnapshots, csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS)
-	add(c.GetSnapshot, csi.ControllerServiceCapability_RPC_GET_SNAPSHOT)
-	add(c.Clone, csi.ControllerServiceCapability_RPC_CLONE_VOLUME)
-	add(c.Expand, csi.ControllerServiceCapability_RPC_EXPAND_VOLUME)
-	add(c.Modify, csi.ControllerServiceCapability_RPC_MODIFY_VOLUME)
-	add(c.SingleNodeMultiWriter, csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER)
 	return &csi.ControllerGetCapabilitiesResponse{Capabilities: out}, nil
 }
 

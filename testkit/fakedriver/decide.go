@@ -246,3 +246,33 @@ func randomHex(n int) (string, error) {
 	}
 	return hex.EncodeToString(b), nil
 }
+
+// flagged is one capability type and whether the driver advertises it.
+type flagged[T any] struct {
+	on bool
+	t  T
+}
+
+func on[T any](b bool, t T) flagged[T] { return flagged[T]{b, t} }
+
+// advertised returns the capability types that are on, in order.
+func advertised[T any](fs ...flagged[T]) []T {
+	var out []T
+	for _, f := range fs {
+		if f.on {
+			out = append(out, f.t)
+		}
+	}
+	return out
+}
+
+// required returns InvalidArgument naming the first empty field of the
+// name, value pairs.
+func required(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			return status.Error(codes.InvalidArgument, pairs[i]+" is required")
+		}
+	}
+	return nil
+}

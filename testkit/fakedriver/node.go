@@ -37,17 +37,16 @@ func (s node) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGe
 func (s node) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
 	c := s.d.opts.Capabilities
 	var out []*csi.NodeServiceCapability
-	add := func(on bool, t csi.NodeServiceCapability_RPC_Type) {
-		if on {
-			out = append(out, &csi.NodeServiceCapability{Type: &csi.NodeServiceCapability_Rpc{
-				Rpc: &csi.NodeServiceCapability_RPC{Type: t},
-			}})
-		}
+	for _, t := range advertised(
+		on(c.NodeStage, csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME),
+		on(c.NodeExpand, csi.NodeServiceCapability_RPC_EXPAND_VOLUME),
+		on(c.VolumeStats, csi.NodeServiceCapability_RPC_GET_VOLUME_STATS),
+		on(c.SingleNodeMultiWriter, csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER),
+	) {
+		out = append(out, &csi.NodeServiceCapability{Type: &csi.NodeServiceCapability_Rpc{
+			Rpc: &csi.NodeServiceCapability_RPC{Type: t},
+		}})
 	}
-	add(c.NodeStage, csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME)
-	add(c.NodeExpand, csi.NodeServiceCapability_RPC_EXPAND_VOLUME)
-	add(c.VolumeStats, csi.NodeServiceCapability_RPC_GET_VOLUME_STATS)
-	add(c.SingleNodeMultiWriter, csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER)
 	return &csi.NodeGetCapabilitiesResponse{Capabilities: out}, nil
 }
 
@@ -55,11 +54,8 @@ func (s node) NodeStageVolume(_ context.Context, req *csi.NodeStageVolumeRequest
 	if !s.d.opts.Capabilities.NodeStage {
 		return nil, unadvertised("NodeStageVolume", "STAGE_UNSTAGE_VOLUME")
 	}
-	switch {
-	case req.GetVolumeId() == "":
-		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
-	case req.GetStagingTargetPath() == "":
-		return nil, status.Error(codes.InvalidArgument, "staging_target_path is required")
+	if err := required("volume_id", req.GetVolumeId(), "staging_target_path", req.GetStagingTargetPath()); err != nil {
+		return nil, err
 	}
 	if err := checkCapability(req.GetVolumeCapability(), s.d.opts.Capabilities.SingleNodeMultiWriter); err != nil {
 		return nil, err
@@ -78,11 +74,8 @@ func (s node) NodeUnstageVolume(_ context.Context, req *csi.NodeUnstageVolumeReq
 	if !s.d.opts.Capabilities.NodeStage {
 		return nil, unadvertised("NodeUnstageVolume", "STAGE_UNSTAGE_VOLUME")
 	}
-	switch {
-	case req.GetVolumeId() == "":
-		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
-	case req.GetStagingTargetPath() == "":
-		return nil, status.Error(codes.InvalidArgument, "staging_target_path is required")
+	if err := required("volume_id", req.GetVolumeId(), "staging_target_path", req.GetStagingTargetPath()); err != nil {
+		return nil, err
 	}
 	s.d.mu.Lock()
 	defer s.d.mu.Unlock()
@@ -137,11 +130,8 @@ func (s node) NodePublishVolume(_ context.Context, req *csi.NodePublishVolumeReq
 }
 
 func (s node) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
-	switch {
-	case req.GetVolumeId() == "":
-		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
-	case req.GetTargetPath() == "":
-		return nil, status.Error(codes.InvalidArgument, "target_path is required")
+	if err := required("volume_id", req.GetVolumeId(), "target_path", req.GetTargetPath()); err != nil {
+		return nil, err
 	}
 	s.d.mu.Lock()
 	defer s.d.mu.Unlock()
@@ -162,11 +152,8 @@ func (s node) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeStatsR
 	if !s.d.opts.Capabilities.VolumeStats {
 		return nil, unadvertised("NodeGetVolumeStats", "GET_VOLUME_STATS")
 	}
-	switch {
-	case req.GetVolumeId() == "":
-		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
-	case req.GetVolumePath() == "":
-		return nil, status.Error(codes.InvalidArgument, "volume_path is required")
+	if err := required("volume_id", req.GetVolumeId(), "volume_path", req.GetVolumePath()); err != nil {
+		return nil, err
 	}
 	s.d.mu.Lock()
 	defer s.d.mu.Unlock()
@@ -190,11 +177,8 @@ func (s node) NodeExpandVolume(_ context.Context, req *csi.NodeExpandVolumeReque
 	if !s.d.opts.Capabilities.NodeExpand {
 		return nil, unadvertised("NodeExpandVolume", "node EXPAND_VOLUME")
 	}
-	switch {
-	case req.GetVolumeId() == "":
-		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
-	case req.GetVolumePath() == "":
-		return nil, status.Error(codes.InvalidArgument, "volume_path is required")
+	if err := required("volume_id", req.GetVolumeId(), "volume_path", req.GetVolumePath()); err != nil {
+		return nil, err
 	}
 	s.d.mu.Lock()
 	defer s.d.mu.Unlock()
