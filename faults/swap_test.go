@@ -275,4 +275,3 @@ func (e *env) restoreClaim(name, class, snapshot string) types.UID {
 	}
 	return pvc.UID
 }
-
