@@ -23,24 +23,21 @@ const (
 )
 
 // Wait polls cond until it returns nil, ctx ends or timeout passes, and
-// returns nil or the last error of cond (or the context's error when cond
-// never ran).
+// returns nil or the last error of cond.
 func Wait(ctx context.Context, timeout time.Duration, cond func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	last := errors.New("the condition was never checked")
 	d := FirstInterval
 	for {
 		err := cond(ctx)
 		if err == nil {
 			return nil
 		}
-		last = err
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return last
+			return err
 		case <-t.C:
 		}
 		d = min(2*d, MaxInterval)
