@@ -48,7 +48,7 @@ const infoList = `[{"creationTime":1700000000123456789,"readyToUse":true,"restor
 const newStatus = `status:
   readyToUse: true
   volumeGroupSnapshotHandle: group-1
-  creationTime: 1700000000123456789
+  creationTime: "2023-11-14T22:13:20Z"
   volumeSnapshotInfoList:
   - {volumeHandle: vol-a, snapshotHandle: snap-a, creationTime: 1700000000123456789, readyToUse: true, restoreSize: 1073741824}
   - {volumeHandle: vol-b, snapshotHandle: snap-b, readyToUse: false}
@@ -57,7 +57,7 @@ const newStatus = `status:
 const oldStatus = `status:
   readyToUse: true
   volumeGroupSnapshotHandle: group-1
-  creationTime: 1700000000123456789
+  creationTime: "2023-11-14T22:13:20Z"
   volumeSnapshotHandlePairList:
   - {volumeHandle: vol-a, snapshotHandle: snap-a}
   - {volumeHandle: vol-b, snapshotHandle: snap-b}
@@ -80,7 +80,7 @@ func TestConvert(t *testing.T) {
 		{"v1beta1 without annotation to v1beta2: handles only", V1beta1, V1beta2, spec + oldStatus, spec + `status:
   readyToUse: true
   volumeGroupSnapshotHandle: group-1
-  creationTime: 1700000000123456789
+  creationTime: "2023-11-14T22:13:20Z"
   volumeSnapshotInfoList:
   - {volumeHandle: vol-a, snapshotHandle: snap-a}
   - {volumeHandle: vol-b, snapshotHandle: snap-b}
