@@ -133,6 +133,13 @@ func TestConvertRoundTrip(t *testing.T) {
 		{"v1beta2 without status", []string{V1beta2, V1beta1, V1beta2}, spec},
 		{"v1beta1 with annotation through v1beta2", []string{V1beta1, V1beta2, V1beta1}, oldMeta + oldStatus},
 		{"twice through v1beta1", []string{V1beta2, V1beta1, V1, V1beta1, V1beta2}, spec + newStatus},
+		{"repeated and partial handles keep their order", []string{V1beta2, V1beta1, V1beta2}, spec + `status:
+  volumeSnapshotInfoList:
+  - {volumeHandle: vol-a, snapshotHandle: snap-a, readyToUse: false}
+  - {volumeHandle: vol-a, snapshotHandle: snap-a, readyToUse: true, restoreSize: 5}
+  - {volumeHandle: vol-b, readyToUse: false}
+  - {snapshotHandle: snap-c, creationTime: 7}
+`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			orig := obj(t, tc.path[0], tc.in)
