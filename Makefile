@@ -16,7 +16,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 VERSION_PKG = github.com/csi-kit/sidecars/internal/version
 LDFLAGS   = -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT)
-BINARIES  = csi-provisioner csi-resizer csi-snapshotter snapshot-controller csi-sidecars driver
+BINARIES  = csi-provisioner csi-resizer csi-snapshotter snapshot-controller snapshot-conversion-webhook csi-sidecars driver
 
 .PHONY: all test unit controlplane demo bench lint fmt build images docs
 

@@ -8,7 +8,8 @@
 //     modification).
 //   - provisioner: creates and deletes volumes for PVCs, with topology,
 //     data sources, secrets and storage capacity tracking.
-//   - snapshotter: the VolumeSnapshot controller and the CSI snapshot sidecar.
+//   - snapshotter: the VolumeSnapshot controller and the CSI snapshot sidecar;
+//     snapshotter/conversion: the VolumeGroupSnapshotContent conversion webhook.
 //   - leaderelection: run any of them only while holding a Lease.
 //   - csiconn: the CSI connection, capabilities, timeouts, error classes and
 //     metrics shared by all of them.

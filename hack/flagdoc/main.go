@@ -21,6 +21,7 @@ var binaries = []struct{ dir, about string }{
 	{"csi-resizer", "Expands and modifies volumes of PVCs (drop-in for external-resizer)."},
 	{"csi-snapshotter", "CSI snapshot sidecar (drop-in for csi-snapshotter)."},
 	{"snapshot-controller", "VolumeSnapshot controller, no CSI connection (drop-in for snapshot-controller)."},
+	{"snapshot-conversion-webhook", "Conversion webhook for VolumeGroupSnapshotContent v1, v1beta1 and v1beta2 (drop-in for snapshot-conversion-webhook)."},
 	{"csi-sidecars", "All-in-one: provisioner, resizer, snapshot sidecar and optionally the snapshot controller in one process."},
 	{"driver", "The example CSI driver."},
 }

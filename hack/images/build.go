@@ -25,6 +25,7 @@ var images = []image{
 	{"csi-resizer", "./examples/csi-resizer"},
 	{"csi-snapshotter", "./examples/csi-snapshotter"},
 	{"snapshot-controller", "./examples/snapshot-controller"},
+	{"snapshot-conversion-webhook", "./examples/snapshot-conversion-webhook"},
 	{"csi-sidecars", "./examples/csi-sidecars"},
 	{"example-driver", "./examples/driver"},
 }
