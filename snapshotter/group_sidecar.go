@@ -120,8 +120,9 @@ func (g *groupSidecar) resetPolls(name string) {
 // snapshots, logging why not: they are on unless
 // SidecarOptions.DisableVolumeGroupSnapshots is set, the sidecar runs per
 // node, the driver lacks the GroupController capability
-// CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT, or the API server does not
-// serve the group snapshot CRDs.
+// CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT, the API server does not serve
+// the group snapshot CRDs, or the sidecar may not list group contents and
+// classes.
 func (s *Sidecar) groupsEnabled(ctx context.Context) bool {
 	logger := klog.FromContext(ctx)
 	if s.opts.DisableVolumeGroupSnapshots {
@@ -139,6 +140,16 @@ func (s *Sidecar) groupsEnabled(ctx context.Context) bool {
 	}
 	if err := groupCRDsServed(s.snap.Discovery()); err != nil {
 		logger.Info("Warning: volume group snapshots are disabled: "+err.Error(), "hint", CRDHint)
+		return false
+	}
+	// Informers that may not list would never sync, and the snapshot
+	// informers of the same cache would wait for them forever.
+	_, err := s.snap.GroupsnapshotV1().VolumeGroupSnapshotContents().List(ctx, metav1.ListOptions{Limit: 1})
+	if err == nil {
+		_, err = s.snap.GroupsnapshotV1().VolumeGroupSnapshotClasses().List(ctx, metav1.ListOptions{Limit: 1})
+	}
+	if apierrors.IsForbidden(err) {
+		logger.Info("Warning: volume group snapshots are disabled: grant get, list, watch, update and patch on volumegroupsnapshotcontents, update and patch on their status, and get, list and watch on volumegroupsnapshotclasses to enable them", "err", err)
 		return false
 	}
 	return true

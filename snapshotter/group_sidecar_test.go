@@ -17,9 +17,11 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	fakediscovery "k8s.io/client-go/discovery/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/csi-kit/sidecars/testkit/eventually"
@@ -373,22 +375,31 @@ func TestGroupsEnabled(t *testing.T) {
 		opts      SidecarOptions
 		drv       Driver
 		resources []*metav1.APIResourceList
+		forbidden string
 		want      bool
 	}{
-		{"everything there: on by default", SidecarOptions{}, withGroups, served, true},
-		{"disabled by the options", SidecarOptions{DisableVolumeGroupSnapshots: true}, withGroups, served, false},
-		{"per-node sidecar", SidecarOptions{NodeName: "n1"}, withGroups, served, false},
-		{"driver without the group capability", SidecarOptions{}, withoutCap, served, false},
-		{"driver without a group side at all", SidecarOptions{}, &scriptDriver{}, served, false},
-		{"group CRDs not served", SidecarOptions{}, withGroups, nil, false},
+		{"everything there: on by default", SidecarOptions{}, withGroups, served, "", true},
+		{"disabled by the options", SidecarOptions{DisableVolumeGroupSnapshots: true}, withGroups, served, "", false},
+		{"per-node sidecar", SidecarOptions{NodeName: "n1"}, withGroups, served, "", false},
+		{"driver without the group capability", SidecarOptions{}, withoutCap, served, "", false},
+		{"driver without a group side at all", SidecarOptions{}, &scriptDriver{}, served, "", false},
+		{"group CRDs not served", SidecarOptions{}, withGroups, nil, "", false},
 		{"group classes not served", SidecarOptions{}, withGroups, []*metav1.APIResourceList{{
 			GroupVersion: groupv1.SchemeGroupVersion.String(), APIResources: []metav1.APIResource{{Name: "volumegroupsnapshotcontents"}},
-		}}, false},
+		}}, "", false},
+		{"may not list group contents", SidecarOptions{}, withGroups, served, "volumegroupsnapshotcontents", false},
+		{"may not list group classes", SidecarOptions{}, withGroups, served, "volumegroupsnapshotclasses", false},
+		{"may not list something else", SidecarOptions{}, withGroups, served, "volumesnapshots", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, ctx := ktesting.NewTestContext(t)
 			sc := snapfake.NewSimpleClientset()
 			sc.Discovery().(*fakediscovery.FakeDiscovery).Resources = tc.resources
+			if tc.forbidden != "" {
+				sc.PrependReactor("list", tc.forbidden, func(k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, apierrors.NewForbidden(groupv1.Resource(tc.forbidden), "", errors.New("no rule"))
+				})
+			}
 			tc.opts.DriverName = "drv"
 			s := &Sidecar{opts: tc.opts.withDefaults(), snap: sc, drv: tc.drv}
 			if got := s.groupsEnabled(ctx); got != tc.want {
