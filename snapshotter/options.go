@@ -93,10 +93,11 @@ type SidecarOptions struct {
 	// CSIVolumeGroupSnapshot=false). They are handled by default when the
 	// driver has the GroupController capability
 	// CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT, the group snapshot CRDs are
-	// served and NodeName is empty; otherwise Run logs why not and goes on
-	// without them. The sidecar then needs get, list, watch, update and
-	// patch on volumegroupsnapshotcontents, update and patch on their
-	// status, and get, list and watch on volumegroupsnapshotclasses.
+	// served, the sidecar may list group contents and classes, and
+	// NodeName is empty; otherwise Run logs why not and goes on without
+	// them. The sidecar needs get, list, watch, update and patch on
+	// volumegroupsnapshotcontents, update and patch on their status, and
+	// get, list and watch on volumegroupsnapshotclasses.
 	DisableVolumeGroupSnapshots bool
 	// ExtraCreateMetadata adds the snapshot and content names to the
 	// CreateSnapshot parameters (the group snapshot and group content
