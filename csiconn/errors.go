@@ -28,6 +28,7 @@ const (
 	OpGetCapacity    Operation = "GetCapacity"
 	OpCreateGroup    Operation = "CreateVolumeGroupSnapshot"
 	OpDeleteGroup    Operation = "DeleteVolumeGroupSnapshot"
+	OpGetGroup       Operation = "GetVolumeGroupSnapshot"
 )
 
 // Class says what a caller should do after a failed CSI call.

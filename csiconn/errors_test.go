@@ -24,7 +24,7 @@ var want = map[codes.Code]map[Operation]Class{
 }
 
 var operations = []Operation{OpCreateVolume, OpDeleteVolume, OpExpandVolume, OpModifyVolume,
-	OpCreateSnapshot, OpDeleteSnapshot, OpGetSnapshot, OpGetCapacity, OpCreateGroup, OpDeleteGroup}
+	OpCreateSnapshot, OpDeleteSnapshot, OpGetSnapshot, OpGetCapacity, OpCreateGroup, OpDeleteGroup, OpGetGroup}
 
 func allOps(c Class) map[Operation]Class {
 	m := map[Operation]Class{}

@@ -12,7 +12,12 @@
 //   - Sidecar (NewSidecar) runs beside one CSI driver. For the contents of
 //     that driver it calls CreateSnapshot (with the snapshotter secret and,
 //     optionally, the extra create metadata), polls readiness, writes the
-//     content's status, and calls DeleteSnapshot under policy Delete.
+//     content's status, and calls DeleteSnapshot under policy Delete. For
+//     the VolumeGroupSnapshotContents of its driver it does the same with
+//     CreateVolumeGroupSnapshot, GetVolumeGroupSnapshot (pre-provisioned)
+//     and DeleteVolumeGroupSnapshot, when the driver implements GroupDriver
+//     with the GroupController capability and the group CRDs are served
+//     (SidecarOptions.DisableVolumeGroupSnapshots turns this off).
 //
 // Both use the typed clients of
 // github.com/kubernetes-csi/external-snapshotter/client/v8 and need its v1
@@ -38,6 +43,9 @@
 //
 // # Caveats
 //
-//   - VolumeGroupSnapshots are not implemented: the group CRDs are ignored.
+//   - The common controller does not handle VolumeGroupSnapshots yet: only
+//     the sidecar's half of group snapshots is implemented.
+//   - A sidecar run per node (SidecarOptions.NodeName) does not handle
+//     group contents.
 //   - There is no conversion webhook.
 package snapshotter

@@ -45,19 +45,17 @@ func (f *ControllerFlags) Check() error {
 // SidecarFlags are the csi-snapshotter flags that are not common to every
 // binary.
 type SidecarFlags struct {
-	Options         SidecarOptions
-	GroupPrefix     string
-	GroupUUIDLength int
-	NodeDeployment  bool
-	FeatureGates    FeatureGates
+	Options        SidecarOptions
+	NodeDeployment bool
+	FeatureGates   FeatureGates
 }
 
 // RegisterSidecarFlags registers upstream's csi-snapshotter flags on fs.
 func RegisterSidecarFlags(fs *flag.FlagSet, f *SidecarFlags) {
 	fs.StringVar(&f.Options.SnapshotNamePrefix, "snapshot-name-prefix", "snapshot", "Prefix of backend snapshot names.")
 	fs.IntVar(&f.Options.SnapshotNameUUIDLength, "snapshot-name-uuid-length", -1, "Length of the UID part of snapshot names, dashes removed; -1 keeps the whole UID.")
-	fs.StringVar(&f.GroupPrefix, "groupsnapshot-name-prefix", "groupsnapshot", "Prefix of group snapshot names (group snapshots are not supported yet).")
-	fs.IntVar(&f.GroupUUIDLength, "groupsnapshot-name-uuid-length", -1, "Length of the UID part of group snapshot names (group snapshots are not supported yet).")
+	fs.StringVar(&f.Options.GroupSnapshotNamePrefix, "groupsnapshot-name-prefix", "groupsnapshot", "Prefix of backend group snapshot names.")
+	fs.IntVar(&f.Options.GroupSnapshotNameUUIDLength, "groupsnapshot-name-uuid-length", -1, "Length of the UID part of group snapshot names, dashes removed; -1 keeps the whole UID.")
 	fs.IntVar(&f.Options.Workers, "worker-threads", 10, "Number of contents handled in parallel.")
 	fs.BoolVar(&f.Options.ExtraCreateMetadata, "extra-create-metadata", false, "Pass the snapshot's and content's names to CreateSnapshot as parameters.")
 	fs.DurationVar(&f.Options.RetryIntervalStart, "retry-interval-start", time.Second, "Initial retry interval of a failed operation; it doubles on each failure.")
@@ -88,13 +86,20 @@ func (f *SidecarFlags) Check(leaderElection bool) error {
 	if f.Options.SnapshotNamePrefix == "" {
 		return fmt.Errorf("--snapshot-name-prefix must not be empty")
 	}
+	if f.Options.GroupSnapshotNamePrefix == "" {
+		return fmt.Errorf("--groupsnapshot-name-prefix must not be empty")
+	}
+	if on, set := f.FeatureGates["CSIVolumeGroupSnapshot"]; set && !on {
+		f.Options.DisableVolumeGroupSnapshots = true
+	}
 	o := f.Options
 	o.DriverName = "check"
 	return o.withDefaults().Validate()
 }
 
 // FeatureGates holds --feature-gates. Known gates: CSIVolumeGroupSnapshot
-// (accepted; group snapshots are not implemented) and
+// (GA, on by default; =false sets the sidecar's
+// DisableVolumeGroupSnapshots and is accepted by the controller) and
 // ReleaseLeaderElectionOnExit (accepted; the lease is always released on
 // shutdown here).
 type FeatureGates map[string]bool

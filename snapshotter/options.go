@@ -83,8 +83,25 @@ type SidecarOptions struct {
 	// SnapshotNameUUIDLength keeps that many characters of the UID with
 	// its dashes removed; -1 (the default, also for 0) keeps the UID as is.
 	SnapshotNameUUIDLength int
+	// GroupSnapshotNamePrefix and GroupSnapshotNameUUIDLength name backend
+	// group snapshots "<prefix>-<uid>" as SnapshotNamePrefix and
+	// SnapshotNameUUIDLength do snapshots; defaults "groupsnapshot" and -1.
+	GroupSnapshotNamePrefix     string
+	GroupSnapshotNameUUIDLength int
+	// DisableVolumeGroupSnapshots stops the handling of
+	// VolumeGroupSnapshotContents (upstream --feature-gates
+	// CSIVolumeGroupSnapshot=false). They are handled by default when the
+	// driver has the GroupController capability
+	// CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT, the group snapshot CRDs are
+	// served, the sidecar may list group contents and classes, and
+	// NodeName is empty; otherwise Run logs why not and goes on without
+	// them. The sidecar needs get, list, watch, update and patch on
+	// volumegroupsnapshotcontents, update and patch on their status, and
+	// get, list and watch on volumegroupsnapshotclasses.
+	DisableVolumeGroupSnapshots bool
 	// ExtraCreateMetadata adds the snapshot and content names to the
-	// CreateSnapshot parameters.
+	// CreateSnapshot parameters (the group snapshot and group content
+	// names to the CreateVolumeGroupSnapshot ones).
 	ExtraCreateMetadata bool
 	// RetryIntervalStart and RetryIntervalMax bound the failure backoff;
 	// defaults 1s and 5m.
@@ -170,6 +187,12 @@ func (o SidecarOptions) withDefaults() SidecarOptions {
 	if o.SnapshotNameUUIDLength == 0 {
 		o.SnapshotNameUUIDLength = -1
 	}
+	if o.GroupSnapshotNamePrefix == "" {
+		o.GroupSnapshotNamePrefix = "groupsnapshot"
+	}
+	if o.GroupSnapshotNameUUIDLength == 0 {
+		o.GroupSnapshotNameUUIDLength = -1
+	}
 	if o.RetryIntervalStart == 0 {
 		o.RetryIntervalStart = time.Second
 	}
@@ -202,6 +225,9 @@ func (o SidecarOptions) Validate() error {
 	}
 	if o.SnapshotNameUUIDLength < -1 || o.SnapshotNameUUIDLength > 32 {
 		errs = append(errs, fmt.Errorf("SnapshotNameUUIDLength %d must be -1 or between 1 and 32 (a UID has 32 hex digits)", o.SnapshotNameUUIDLength))
+	}
+	if o.GroupSnapshotNameUUIDLength < -1 || o.GroupSnapshotNameUUIDLength > 32 {
+		errs = append(errs, fmt.Errorf("GroupSnapshotNameUUIDLength %d must be -1 or between 1 and 32 (a UID has 32 hex digits)", o.GroupSnapshotNameUUIDLength))
 	}
 	errs = append(errs, checkRetry(o.RetryIntervalStart, o.RetryIntervalMax, "RetryInterval"),
 		checkRetry(o.ReadyPollStart, o.ReadyPollMax, "ReadyPoll"), checkNodeName(o.NodeName))

@@ -66,7 +66,7 @@ func NewSidecar(opts SidecarOptions, kube kubernetes.Interface, snap snapclient.
 
 // Run checks the CRDs, starts the informers and workers and blocks until
 // ctx ends.
-func (s *Sidecar) Run(ctx context.Context) error {
+func (s *Sidecar) Run(ctx context.Context) (err error) {
 	if !s.running.TryLock() {
 		return errors.New("csi-snapshotter: Run called twice")
 	}
@@ -115,6 +115,13 @@ func (s *Sidecar) Run(ctx context.Context) error {
 		return err
 	}
 	_ = classInf.Informer()
+	// Volume group snapshots (group_sidecar.go): their own ctrl.Runtime on
+	// the same cache, beside this loop, stopped before the cache.
+	waitGroups, err := s.startGroups(ctx, sc, cancel)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, waitGroups()) }()
 	sc.Start()
 	if vscFactory != sc.Snapshot {
 		vscFactory.Start(ctx.Done())

@@ -126,6 +126,7 @@ func (f *flags) check() error {
 	s := &f.side
 	s.Workers, s.ExtraCreateMetadata = f.snapWorkers, f.extraCreateMetadata
 	s.RetryIntervalStart, s.RetryIntervalMax = f.retryStart, f.retryMax
+	s.DisableVolumeGroupSnapshots = !f.gates.On("CSIVolumeGroupSnapshot") // off by default here, as before; on needs the group rules of rbac-csi-snapshotter.yaml
 	c := &f.ctl
 	c.Workers, c.RetryIntervalStart, c.RetryIntervalMax = f.snapWorkers, f.retryStart, f.retryMax
 	c.PreventVolumeModeConversion = &f.preventModeChange

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	groupv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumegroupsnapshot/v1"
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	v1 "k8s.io/api/core/v1"
@@ -415,6 +416,63 @@ func TestSnapshotRBAC(t *testing.T) {
 		}
 		return nil
 	})
+	w.groupRoundTrip()
 	w.noForbidden("snapshot-controller", ctlForbidden)
 	w.noForbidden("csi-snapshotter", sideForbidden)
+}
+
+// groupRoundTrip creates a dynamic group content as the common controller
+// would, and has the sidecar cut it, then delete it under policy Delete.
+func (w *world) groupRoundTrip() {
+	w.t.Helper()
+	class := &groupv1.VolumeGroupSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: w.ns + "-vgsc"}, Driver: w.conn.DriverName(), DeletionPolicy: crdv1.VolumeSnapshotContentDelete}
+	if _, err := w.snap.GroupsnapshotV1().VolumeGroupSnapshotClasses().Create(w.ctx, class, metav1.CreateOptions{}); err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() {
+		_ = w.snap.GroupsnapshotV1().VolumeGroupSnapshotClasses().Delete(context.Background(), class.Name, metav1.DeleteOptions{})
+	})
+	var vols []string
+	for _, v := range w.driver.Volumes() {
+		vols = append(vols, v.ID)
+	}
+	c := &groupv1.VolumeGroupSnapshotContent{
+		ObjectMeta: metav1.ObjectMeta{Name: w.ns + "-group", Finalizers: []string{snapshotter.FinalizerGroupContentBound}},
+		Spec: groupv1.VolumeGroupSnapshotContentSpec{
+			VolumeGroupSnapshotRef:       v1.ObjectReference{Name: "group", Namespace: w.ns, UID: "0b5e3c58-5b7e-4d39-9d8e-6c3f0e1a2b4c"},
+			DeletionPolicy:               crdv1.VolumeSnapshotContentDelete,
+			Driver:                       w.conn.DriverName(),
+			VolumeGroupSnapshotClassName: &class.Name,
+			Source:                       groupv1.VolumeGroupSnapshotContentSource{VolumeHandles: vols},
+		},
+	}
+	if _, err := w.snap.GroupsnapshotV1().VolumeGroupSnapshotContents().Create(w.ctx, c, metav1.CreateOptions{}); err != nil {
+		w.t.Fatal(err)
+	}
+	w.eventually("group snapshot cut", time.Minute, func() error {
+		got, err := w.snap.GroupsnapshotV1().VolumeGroupSnapshotContents().Get(w.ctx, c.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if got.Status == nil || got.Status.ReadyToUse == nil || !*got.Status.ReadyToUse {
+			return fmt.Errorf("status %+v", got.Status)
+		}
+		return nil
+	})
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:"yes"}}}`, snapshotter.AnnGroupBeingDeleted))
+	if _, err := w.snap.GroupsnapshotV1().VolumeGroupSnapshotContents().Patch(w.ctx, c.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.snap.GroupsnapshotV1().VolumeGroupSnapshotContents().Delete(w.ctx, c.Name, metav1.DeleteOptions{}); err != nil {
+		w.t.Fatal(err)
+	}
+	w.eventually("group content released and its snapshot deleted", time.Minute, func() error {
+		if n := len(w.driver.GroupSnapshots()); n != 0 {
+			return fmt.Errorf("%d backend group snapshots", n)
+		}
+		if _, err := w.snap.GroupsnapshotV1().VolumeGroupSnapshotContents().Get(w.ctx, c.Name, metav1.GetOptions{}); err == nil {
+			return fmt.Errorf("group content still there")
+		}
+		return nil
+	})
 }
