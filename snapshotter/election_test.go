@@ -50,7 +50,7 @@ func TestIntegrationLeaderElectedReplicas(t *testing.T) {
 	var ctls, sides []replica
 	for range 2 {
 		ctls = append(ctls, start(ctlLock, func(ctx context.Context) error {
-			c, err := NewController(ControllerOptions{RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second}, e.kube, e.snap)
+			c, err := NewController(ControllerOptions{SnapshotClient: e.snap, RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second}, e.kube)
 			if err != nil {
 				return err
 			}
@@ -60,7 +60,7 @@ func TestIntegrationLeaderElectedReplicas(t *testing.T) {
 	drv := mustDriver(t, e.conn)
 	for range 3 {
 		sides = append(sides, start(sideLock, func(ctx context.Context) error {
-			s, err := NewSidecar(SidecarOptions{DriverName: e.driver, RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second}, e.kube, e.snap, drv)
+			s, err := NewSidecar(SidecarOptions{SnapshotClient: e.snap, DriverName: e.driver, RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second}, e.kube, drv)
 			if err != nil {
 				return err
 			}

@@ -92,7 +92,8 @@ func (e *env) startController(opts ControllerOptions) func() {
 	if opts.RetryIntervalMax == 0 {
 		opts.RetryIntervalMax = 2 * time.Second
 	}
-	c, err := NewController(opts, e.kube, e.snap)
+	opts.SnapshotClient = e.snap
+	c, err := NewController(opts, e.kube)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -120,7 +121,8 @@ func (e *env) startSidecar(opts SidecarOptions) func() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	s, err := NewSidecar(opts, e.kube, e.snap, drv)
+	opts.SnapshotClient = e.snap
+	s, err := NewSidecar(opts, e.kube, drv)
 	if err != nil {
 		e.t.Fatal(err)
 	}

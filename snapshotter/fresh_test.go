@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/csi-kit/sidecars/internal/ctrl"
 )
 
 // TestFresh covers upstream's TestControllerCache: a newer copy wins,
@@ -22,16 +24,16 @@ func TestFresh(t *testing.T) {
 		{"cache newer", "5", "7", "7"},
 		{"unparsable", "abc", "3", "3"},
 	} {
-		f := newFresh[*metav1.ObjectMeta]()
-		f.remember("k", obj(tc.mine))
-		if got := f.latest("k", obj(tc.cached)).ResourceVersion; got != tc.want {
+		f := ctrl.NewFresh[*metav1.ObjectMeta]()
+		f.Remember("k", obj(tc.mine))
+		if got := f.Latest("k", obj(tc.cached)).ResourceVersion; got != tc.want {
 			t.Errorf("%s: latest = %s, want %s", tc.name, got, tc.want)
 		}
 	}
-	f := newFresh[*metav1.ObjectMeta]()
-	f.remember("k", obj("3"))
-	f.latest("k", obj("4"))
-	if _, ok := f.get("k"); ok {
+	f := ctrl.NewFresh[*metav1.ObjectMeta]()
+	f.Remember("k", obj("3"))
+	f.Latest("k", obj("4"))
+	if _, ok := f.Get("k"); ok {
 		t.Error("entry kept after the cache caught up")
 	}
 }

@@ -18,12 +18,12 @@ import (
 // MustRegister.
 func TestControllerRegisteredTwice(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	opts := ControllerOptions{Registerer: reg}
-	c1, err := NewController(opts, kubefake.NewSimpleClientset(), snapfake.NewSimpleClientset())
+	opts := ControllerOptions{Registerer: reg, SnapshotClient: snapfake.NewSimpleClientset()}
+	c1, err := NewController(opts, kubefake.NewSimpleClientset())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := NewController(opts, kubefake.NewSimpleClientset(), snapfake.NewSimpleClientset())
+	c2, err := NewController(opts, kubefake.NewSimpleClientset())
 	if err != nil {
 		t.Fatalf("second NewController: %v", err)
 	}
@@ -35,7 +35,7 @@ func TestControllerRegisteredTwice(t *testing.T) {
 func TestControllerMetricConflictIsAnError(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "snapshot_controller_operations_in_flight", Help: "someone else's"}))
-	if _, err := NewController(ControllerOptions{Registerer: reg}, kubefake.NewSimpleClientset(), snapfake.NewSimpleClientset()); err == nil {
+	if _, err := NewController(ControllerOptions{SnapshotClient: snapfake.NewSimpleClientset(), Registerer: reg}, kubefake.NewSimpleClientset()); err == nil {
 		t.Fatal("NewController succeeded over a conflicting metric")
 	}
 }

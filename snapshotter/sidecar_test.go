@@ -56,7 +56,7 @@ func fakeSidecar(t *testing.T, drv Driver, vsc *crdv1.VolumeSnapshotContent, kub
 	gold := mkClass("gold", "drv", "")
 	sc := snapfake.NewSimpleClientset(vsc, gold)
 	rec := record.NewFakeRecorder(10)
-	s, err := NewSidecar(SidecarOptions{DriverName: "drv", Recorder: rec}, kubefake.NewSimpleClientset(kubeObjs...), sc, drv)
+	s, err := NewSidecar(SidecarOptions{SnapshotClient: sc, DriverName: "drv"}, kubefake.NewSimpleClientset(kubeObjs...), drv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +64,7 @@ func fakeSidecar(t *testing.T, drv Driver, vsc *crdv1.VolumeSnapshotContent, kub
 	classIdx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, nil)
 	_ = vscIdx.Add(vsc)
 	_ = classIdx.Add(gold)
+	s.rec = rec // Run sets the runtime's; these tests call the syncs directly
 	s.vscLister = snaplisters.NewVolumeSnapshotContentLister(vscIdx)
 	s.classLister = snaplisters.NewVolumeSnapshotClassLister(classIdx)
 	sc.ClearActions()
@@ -145,8 +146,8 @@ func TestSidecarSyncContent(t *testing.T) {
 			if got := events(rec); !strings.HasPrefix(got, tc.wantEvent) || tc.wantEvent == "" && got != "" {
 				t.Errorf("events = %q, want %q", got, tc.wantEvent)
 			}
-			if (res.after > 0) != tc.requeue {
-				t.Errorf("requeue after %v, want requeue %v", res.after, tc.requeue)
+			if (res.RequeueAfter > 0) != tc.requeue {
+				t.Errorf("requeue after %v, want requeue %v", res.RequeueAfter, tc.requeue)
 			}
 			if tc.name == "1-4 valid secret" && tc.drv.secrets["k"] != "v" {
 				t.Errorf("secrets passed = %v", tc.drv.secrets)
