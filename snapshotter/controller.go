@@ -103,7 +103,19 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.vsQueue = rt.Queue(q, ctrl.ReconcileFunc(c.syncSnapshotKey))
 	q.Name = "snapshot-controller-content"
 	c.vscQueue = rt.Queue(q, ctrl.ReconcileFunc(c.syncContentKey))
+	c.wire(rt)
+	c.rt.Store(rt)
+	err = rt.Run(ctx, func(context.Context) error {
+		logger.Info("Snapshot controller started", "workers", c.opts.Workers)
+		return nil
+	})
+	logger.Info("Snapshot controller stopped")
+	return err
+}
 
+// wire takes the listers and indexes from rt's cache and registers the
+// event handlers that feed the queues.
+func (c *Controller) wire(rt *ctrl.Runtime) {
 	sc := rt.Cache()
 	vsInf := sc.Snapshot.Snapshot().V1().VolumeSnapshots()
 	vscInf := sc.Snapshot.Snapshot().V1().VolumeSnapshotContents()
@@ -134,13 +146,6 @@ func (c *Controller) Run(ctx context.Context) error {
 		UpdateFunc: func(_, obj any) { c.pvcChanged(obj) },
 		DeleteFunc: c.pvcChanged,
 	}, c.opts.ResyncPeriod)
-	c.rt.Store(rt)
-	err = rt.Run(ctx, func(context.Context) error {
-		logger.Info("Snapshot controller started", "workers", c.opts.Workers)
-		return nil
-	})
-	logger.Info("Snapshot controller stopped")
-	return err
 }
 
 func (c *Controller) enqueueSnapshot(obj any) {

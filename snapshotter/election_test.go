@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/csi-kit/sidecars/leaderelection"
+	"github.com/csi-kit/sidecars/testkit/eventually"
 )
 
 // Seed 004's deployment: two snapshot-controller replicas and three
@@ -95,7 +96,7 @@ func TestIntegrationLeaderElectedReplicas(t *testing.T) {
 	sides[si].stop()
 	e.snapshot("second", "b", "gold")
 	e.waitReady("second")
-	e.eventually("new leaders", 10*time.Second, func() error {
+	eventually.Require(t, 10*time.Second, "new leaders", func(context.Context) error {
 		if holder(ctlLock) == ctls[ci].elector.Identity() || holder(sideLock) == sides[si].elector.Identity() {
 			return fmt.Errorf("old leaders still hold the leases")
 		}
