@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapfake "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned/fake"
@@ -153,5 +154,28 @@ func TestSidecarSyncContent(t *testing.T) {
 				t.Errorf("secrets passed = %v", tc.drv.secrets)
 			}
 		})
+	}
+}
+
+// waitingDriver's CreateSnapshot returns only when its context ends.
+type waitingDriver struct{ scriptDriver }
+
+func (d *waitingDriver) CreateSnapshot(ctx context.Context, _, _ string, _, _ map[string]string) (SnapshotInfo, error) {
+	<-ctx.Done()
+	return SnapshotInfo{}, status.FromContextError(ctx.Err()).Err()
+}
+
+// SidecarOptions.Timeout bounds a driver call that never answers; the
+// answer is a transient error, so the content is marked being created.
+func TestSidecarTimeoutBoundsDriverCalls(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	s, sc, _ := fakeSidecar(t, &waitingDriver{}, dynContent())
+	s.opts.Timeout = 50 * time.Millisecond
+	_, err := s.syncContent(ctx, dynContent())
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("syncContent = %v, want the call's deadline", err)
+	}
+	if got := actionsOf(sc.Actions()); !strings.HasPrefix(got, "patch volumesnapshotcontents,") {
+		t.Errorf("actions = %q, want the being-created annotation first", got)
 	}
 }
