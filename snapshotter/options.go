@@ -23,10 +23,11 @@ type ControllerOptions struct {
 	// Workers is the number of snapshots (and, separately, contents)
 	// handled in parallel; default 10 (upstream --worker-threads).
 	Workers int
-	// ResyncPeriod is the informers' resync interval; 0 means the default
-	// here, never, and so does a negative value. Upstream defaults to 15
-	// minutes, which at tens of thousands of snapshots delays new work
-	// behind the resync; every change is watched, so it is not needed.
+	// ResyncPeriod is the informers' resync interval. 0 means the default,
+	// which here is never; a negative value means never too. Upstream
+	// defaults to 15 minutes, which at tens of thousands of snapshots delays
+	// new work behind the resync; every change is watched, so it is not
+	// needed.
 	ResyncPeriod time.Duration
 	// RetryIntervalStart and RetryIntervalMax bound the per-object failure
 	// backoff; defaults 1s and 5m.
