@@ -204,8 +204,8 @@ func TestAPIErrorOnEveryVerb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{Cache: shared, Recorder: rec,
-		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second}, client, snaps)
+	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{SnapshotClient: snaps, Cache: shared, Recorder: rec,
+		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second}, client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,9 +213,8 @@ func TestAPIErrorOnEveryVerb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{DriverName: e.driver, Cache: shared, Recorder: rec,
-		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond},
-		client, snaps, sdrv)
+	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{SnapshotClient: snaps, DriverName: e.driver, Cache: shared, Recorder: rec,
+		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond}, client, sdrv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,8 +108,8 @@ func TestConflictOnEveryUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{Cache: shared, Recorder: rec,
-		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second}, client, snaps)
+	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{SnapshotClient: snaps, Cache: shared, Recorder: rec,
+		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second}, client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,9 +117,8 @@ func TestConflictOnEveryUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{DriverName: e.driver, Cache: shared, Recorder: rec,
-		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second, ReadyPollStart: 100 * time.Millisecond},
-		client, snaps, sdrv)
+	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{SnapshotClient: snaps, DriverName: e.driver, Cache: shared, Recorder: rec,
+		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second, ReadyPollStart: 100 * time.Millisecond}, client, sdrv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,8 +64,8 @@ func newHostile(t *testing.T) *hostile {
 		t.Fatal(err)
 	}
 	t.Cleanup(stopCtl)
-	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{Recorder: ctlRec,
-		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second}, e.kube, e.snaps)
+	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{SnapshotClient: e.snaps, Recorder: ctlRec,
+		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second}, e.kube)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,9 +79,8 @@ func newHostile(t *testing.T) *hostile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{DriverName: e.driver, Recorder: sideRec,
-		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond},
-		e.kube, e.snaps, sdrv)
+	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{SnapshotClient: e.snaps, DriverName: e.driver, Recorder: sideRec,
+		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond}, e.kube, sdrv)
 	if err != nil {
 		t.Fatal(err)
 	}

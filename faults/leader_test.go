@@ -182,8 +182,8 @@ func TestLeaderLossMidSnapshot(t *testing.T) {
 	sc := e.class("sc", nil)
 	vscName := e.snapshotClass()
 	e.startProvisioner(e.ctx, provisioner.Options{}, e.connect(csiconn.Options{}))
-	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{RetryIntervalStart: 100 * time.Millisecond,
-		RetryIntervalMax: 2 * time.Second}, e.kube, e.snaps)
+	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{SnapshotClient: e.snaps, RetryIntervalStart: 100 * time.Millisecond,
+		RetryIntervalMax: 2 * time.Second}, e.kube)
 	if err != nil {
 		t.Fatal(err)
 	}

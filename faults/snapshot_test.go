@@ -29,8 +29,8 @@ func TestSnapshotterDriverCrash(t *testing.T) {
 	sc := e.class("sc", nil)
 	vscName := e.snapshotClass()
 	e.startProvisioner(e.ctx, provisioner.Options{}, conn)
-	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{RetryIntervalStart: 100 * time.Millisecond,
-		RetryIntervalMax: 2 * time.Second}, e.kube, e.snaps)
+	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{SnapshotClient: e.snaps, RetryIntervalStart: 100 * time.Millisecond,
+		RetryIntervalMax: 2 * time.Second}, e.kube)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +89,8 @@ func (e *env) newSidecar(conn *csiconn.Conn) *snapshotter.Sidecar {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{DriverName: e.driver, RetryIntervalStart: 100 * time.Millisecond,
-		RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond}, e.kube, e.snaps, drv)
+	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{SnapshotClient: e.snaps, DriverName: e.driver, RetryIntervalStart: 100 * time.Millisecond,
+		RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond}, e.kube, drv)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -61,8 +61,8 @@ func TestSwapFromUpstream(t *testing.T) {
 	e.fault(1)
 	e.startProvisioner(e.ctx, provisioner.Options{}, conn)
 	e.startResizer(e.ctx, conn)
-	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{RetryIntervalStart: 100 * time.Millisecond,
-		RetryIntervalMax: 2 * time.Second}, e.kube, e.snaps)
+	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{SnapshotClient: e.snaps, RetryIntervalStart: 100 * time.Millisecond,
+		RetryIntervalMax: 2 * time.Second}, e.kube)
 	if err != nil {
 		t.Fatal(err)
 	}

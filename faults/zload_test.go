@@ -249,8 +249,8 @@ func (e *env) stack(ctx context.Context, conn *csiconn.Conn) error {
 	if err != nil {
 		return err
 	}
-	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{Cache: shared, Recorder: rec,
-		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second}, client, snaps)
+	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{SnapshotClient: snaps, Cache: shared, Recorder: rec,
+		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second}, client)
 	if err != nil {
 		return err
 	}
@@ -258,9 +258,8 @@ func (e *env) stack(ctx context.Context, conn *csiconn.Conn) error {
 	if err != nil {
 		return err
 	}
-	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{DriverName: e.driver, Cache: shared, Recorder: rec,
-		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond},
-		client, snaps, sdrv)
+	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{SnapshotClient: snaps, DriverName: e.driver, Cache: shared, Recorder: rec,
+		RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond}, client, sdrv)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/internal/benchutil"
 	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/testkit/eventually"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -100,17 +101,17 @@ func runSnapshotBench(b *testing.B, qps float32, burst, n int) {
 	sideSnap := snapclient.NewForConfigOrDie(cfg)
 	ctrlRec, stopCtrlRec, _ := kube.NewRecorder(cfg, ControllerComponent)
 	sideRec, stopSideRec, _ := kube.NewRecorder(cfg, SidecarComponent)
-	ctrl, err := NewController(ControllerOptions{Recorder: ctrlRec, Workers: benchutil.Workers()}, ctrlKube, ctrlSnap)
+	ctl, err := NewController(ControllerOptions{SnapshotClient: ctrlSnap, Recorder: ctrlRec, Workers: benchutil.Workers()}, ctrlKube)
 	if err != nil {
 		b.Fatal(err)
 	}
-	side, err := NewSidecar(SidecarOptions{DriverName: driver, Recorder: sideRec, Workers: benchutil.Workers()}, sideKube, sideSnap, mustDriver(b, conn))
+	side, err := NewSidecar(SidecarOptions{SnapshotClient: sideSnap, DriverName: driver, Recorder: sideRec, Workers: benchutil.Workers()}, sideKube, mustDriver(b, conn))
 	if err != nil {
 		b.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{ctrl.Run, side.Run} {
+	for _, run := range []func(context.Context) error{ctl.Run, side.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -126,9 +127,9 @@ func runSnapshotBench(b *testing.B, qps float32, burst, n int) {
 		stopSideRec()
 	}()
 
-	for ctrl.pending() < 0 || !side.synced.Load() {
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.Require(b, 5*time.Minute, "controller and sidecar started", eventually.True("caches synced", func() bool {
+		return started(ctl.rt.Load()) && started(side.rt.Load())
+	}))
 	b.ResetTimer()
 	start := time.Now()
 	cn := class.Name

@@ -15,6 +15,8 @@ import (
 
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/csi-kit/sidecars/testkit/eventually"
 )
 
 // TestBinaries builds examples/snapshot-controller and
@@ -70,7 +72,7 @@ func TestBinaries(t *testing.T) {
 	run("csi-snapshotter", "--csi-address", e.drv.SocketPath(), "--extra-create-metadata")
 	e.snapshot("snap", "data", "gold")
 	e.waitReady("snap")
-	e.eventually("controller metrics served", 10*time.Second, func() error {
+	eventually.Require(t, 10*time.Second, "controller metrics served", func(context.Context) error {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			return err

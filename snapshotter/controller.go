@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
@@ -18,8 +17,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/kube"
-	"github.com/csi-kit/sidecars/sharedcache"
 )
 
 // Controller is the common snapshot controller: it binds VolumeSnapshots
@@ -30,28 +29,29 @@ type Controller struct {
 	opts    ControllerOptions
 	kube    kubernetes.Interface
 	snap    snapclient.Interface
-	rec     record.EventRecorder
 	metrics *opMetrics
+	once    ctrl.Once
 
+	// Set by Run before the workers start.
+	rec         record.EventRecorder
 	vsLister    snaplisters.VolumeSnapshotLister
 	vscLister   snaplisters.VolumeSnapshotContentLister
 	classLister snaplisters.VolumeSnapshotClassLister
 	pvcLister   corelisters.PersistentVolumeClaimLister
 	pvLister    corelisters.PersistentVolumeLister
-	vsIndex     cache.Indexer // snapshots by source PVC
-	pvcIndex    cache.Indexer // PVCs by the snapshot they restore from
+	vsIndex     cache.Indexer          // snapshots by source PVC
+	pvcIndex    cache.Indexer          // PVCs by the snapshot they restore from
+	nodeLister  corelisters.NodeLister // with DistributedSnapshotting only
+	vsQueue     *ctrl.Queue
+	vscQueue    *ctrl.Queue
+	rt          atomic.Pointer[ctrl.Runtime] // stored once the above are set
 
-	nodeLister corelisters.NodeLister // with DistributedSnapshotting only
-
-	vsQueue  *queue
-	vscQueue *queue
-	freshVS  *fresh[*crdv1.VolumeSnapshot]
-	freshVSC *fresh[*crdv1.VolumeSnapshotContent]
-	freshPVC *fresh[*v1.PersistentVolumeClaim]
-	pvcLocks keyLocks
-
-	running sync.Mutex
-	synced  atomic.Bool // caches synced, workers starting
+	// The fresh-write rule is ctrl.Fresh's: a copy this controller wrote
+	// wins over the cached one while its resource version is newer.
+	freshVS  *ctrl.Fresh[*crdv1.VolumeSnapshot]
+	freshVSC *ctrl.Fresh[*crdv1.VolumeSnapshotContent]
+	freshPVC *ctrl.Fresh[*v1.PersistentVolumeClaim]
+	pvcLocks ctrl.KeyLocks
 }
 
 const (
@@ -59,29 +59,23 @@ const (
 	indexByRestore = "snapshotter/byRestoreSnapshot"
 )
 
-// NewController checks opts; nothing starts until Run.
-func NewController(opts ControllerOptions, kube kubernetes.Interface, snap snapclient.Interface) (*Controller, error) {
+// NewController checks opts and the clients, reporting every problem at
+// once; nothing starts until Run.
+func NewController(opts ControllerOptions, kube kubernetes.Interface) (*Controller, error) {
 	opts = opts.withDefaults()
-	if err := opts.Validate(); err != nil {
+	if err := errors.Join(opts.Validate(), checkClients(kube, opts.SnapshotClient)); err != nil {
 		return nil, fmt.Errorf("snapshot controller: %w", err)
-	}
-	if kube == nil || snap == nil {
-		return nil, errors.New("snapshot controller: kube and snapshot clients are required")
-	}
-	rec := opts.Recorder
-	if rec == nil {
-		rec = &record.FakeRecorder{}
 	}
 	met, err := newOpMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot controller: %w", err)
 	}
 	c := &Controller{
-		opts: opts, kube: kube, snap: snap, rec: rec,
+		opts: opts, kube: kube, snap: opts.SnapshotClient,
 		metrics:  met,
-		freshVS:  newFresh[*crdv1.VolumeSnapshot](),
-		freshVSC: newFresh[*crdv1.VolumeSnapshotContent](),
-		freshPVC: newFresh[*v1.PersistentVolumeClaim](),
+		freshVS:  ctrl.NewFresh[*crdv1.VolumeSnapshot](),
+		freshVSC: ctrl.NewFresh[*crdv1.VolumeSnapshotContent](),
+		freshPVC: ctrl.NewFresh[*v1.PersistentVolumeClaim](),
 	}
 	return c, nil
 }
@@ -90,97 +84,73 @@ func NewController(opts ControllerOptions, kube kubernetes.Interface, snap snapc
 // and blocks until ctx ends. It returns an error if the CRDs are missing
 // or the caches never sync; a Controller runs once.
 func (c *Controller) Run(ctx context.Context) error {
-	if !c.running.TryLock() {
-		return errors.New("snapshot controller: Run called twice")
+	if err := c.once.Begin("snapshot controller"); err != nil {
+		return err
 	}
 	logger := klog.FromContext(ctx).WithName(ControllerComponent)
 	ctx = klog.NewContext(ctx, logger)
-	if err := CheckCRDs(ctx, c.snap.Discovery(), c.opts.CRDWait); err != nil {
+	if err := checkCRDs(ctx, c.snap.Discovery(), c.opts.CRDWait); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c.vsQueue = newQueue("snapshot-controller-snapshot", c.opts.RetryIntervalStart, c.opts.RetryIntervalMax, c.syncSnapshotKey)
-	c.vscQueue = newQueue("snapshot-controller-content", c.opts.RetryIntervalStart, c.opts.RetryIntervalMax, c.syncContentKey)
-	defer c.vsQueue.q.ShutDown()
-	defer c.vscQueue.q.ShutDown()
-
-	sc, release, err := snapshotCache(c.opts.Cache, c.kube, c.snap, stripCoreObject, "snapshot controller")
+	rt, err := ctrl.New(ctrl.Config{Name: "snapshot controller", Kube: c.kube, Snapshot: c.snap, Cache: c.opts.Cache,
+		Transform: stripCoreObject, Recorder: c.opts.Recorder, EventSource: ControllerComponent, Clock: c.opts.Clock})
 	if err != nil {
 		return err
 	}
-	defer release()
-	var handlers sharedcache.Handlers
-	defer handlers.RemoveAll()
-	defer cancel() // workers and informers stop before the deferred waits
+	c.rec = rt.Recorder()
+	q := ctrl.QueueOptions{Workers: c.opts.Workers, RetryStart: c.opts.RetryIntervalStart, RetryMax: c.opts.RetryIntervalMax}
+	q.Name = "snapshot-controller-snapshot"
+	c.vsQueue = rt.Queue(q, ctrl.ReconcileFunc(c.syncSnapshotKey))
+	q.Name = "snapshot-controller-content"
+	c.vscQueue = rt.Queue(q, ctrl.ReconcileFunc(c.syncContentKey))
+	c.wire(rt)
+	c.rt.Store(rt)
+	err = rt.Run(ctx, func(context.Context) error {
+		logger.Info("Snapshot controller started", "workers", c.opts.Workers)
+		return nil
+	})
+	logger.Info("Snapshot controller stopped")
+	return err
+}
+
+// wire takes the listers and indexes from rt's cache and registers the
+// event handlers that feed the queues.
+func (c *Controller) wire(rt *ctrl.Runtime) {
+	sc := rt.Cache()
 	vsInf := sc.Snapshot.Snapshot().V1().VolumeSnapshots()
 	vscInf := sc.Snapshot.Snapshot().V1().VolumeSnapshotContents()
 	classInf := sc.Snapshot.Snapshot().V1().VolumeSnapshotClasses()
 	pvcInf := sc.Kube.Core().V1().PersistentVolumeClaims()
 	pvInf := sc.Kube.Core().V1().PersistentVolumes()
-
-	if err := sharedcache.AddIndex(vsInf.Informer(), indexBySource, snapshotBySource); err != nil {
-		return err
-	}
-	if err := sharedcache.AddIndex(pvcInf.Informer(), indexByRestore, pvcByRestore); err != nil {
-		return err
-	}
+	rt.Index(vsInf.Informer(), indexBySource, snapshotBySource)
+	rt.Index(pvcInf.Informer(), indexByRestore, pvcByRestore)
 	c.vsLister, c.vscLister, c.classLister = vsInf.Lister(), vscInf.Lister(), classInf.Lister()
 	c.pvcLister, c.pvLister = pvcInf.Lister(), pvInf.Lister()
 	c.vsIndex, c.pvcIndex = vsInf.Informer().GetIndexer(), pvcInf.Informer().GetIndexer()
-
-	if err := handlers.Add(vsInf.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.enqueueSnapshot(obj) },
+	if c.opts.DistributedSnapshotting {
+		c.nodeLister = sc.Kube.Core().V1().Nodes().Lister()
+	}
+	// classes, PVs and nodes are read from their listers only
+	rt.Watch(vsInf.Informer(), cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueueSnapshot,
 		UpdateFunc: func(_, obj any) { c.enqueueSnapshot(obj) },
 		DeleteFunc: c.snapshotGone,
-	}, c.opts.ResyncPeriod); err != nil {
-		return err
-	}
-	if err := handlers.Add(vscInf.Informer(), cache.ResourceEventHandlerFuncs{
+	}, c.opts.ResyncPeriod)
+	rt.Watch(vscInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.contentChanged,
 		UpdateFunc: func(_, obj any) { c.contentChanged(obj) },
 		DeleteFunc: c.contentDeleted,
-	}, c.opts.ResyncPeriod); err != nil {
-		return err
-	}
-	if err := handlers.Add(pvcInf.Informer(), cache.ResourceEventHandlerFuncs{
+	}, c.opts.ResyncPeriod)
+	rt.Watch(pvcInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.pvcChanged,
 		UpdateFunc: func(_, obj any) { c.pvcChanged(obj) },
 		DeleteFunc: c.pvcChanged,
-	}, c.opts.ResyncPeriod); err != nil {
-		return err
-	}
-	// classes and PVs are read from their listers only
-	_ = classInf.Informer()
-	_ = pvInf.Informer()
-	if c.opts.DistributedSnapshotting {
-		nodeInf := sc.Kube.Core().V1().Nodes()
-		c.nodeLister = nodeInf.Lister()
-		_ = nodeInf.Informer()
-	}
-
-	sc.Start()
-	logger.V(2).Info("Waiting for informer caches to sync")
-	if !sc.WaitForSync(ctx) || !cache.WaitForCacheSync(ctx.Done(), handlers.HasSynced) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return errors.New("snapshot controller: informer caches did not sync")
-	}
-	c.synced.Store(true)
-	logger.Info("Snapshot controller started", "workers", c.opts.Workers)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); c.vsQueue.run(ctx, c.opts.Workers) }()
-	go func() { defer wg.Done(); c.vscQueue.run(ctx, c.opts.Workers) }()
-	wg.Wait()
-	logger.Info("Snapshot controller stopped")
-	return nil
+	}, c.opts.ResyncPeriod)
 }
 
 func (c *Controller) enqueueSnapshot(obj any) {
 	if vs, ok := obj.(*crdv1.VolumeSnapshot); ok {
-		c.vsQueue.add(vs.Namespace + "/" + vs.Name)
+		c.vsQueue.Add(vs.Namespace + "/" + vs.Name)
 	}
 }
 
@@ -193,13 +163,13 @@ func (c *Controller) snapshotGone(obj any) {
 		return
 	}
 	c.metrics.gone(vs.UID, c.opts.Clock.Now())
-	c.freshVS.forget(vs.Namespace + "/" + vs.Name)
+	c.freshVS.Forget(vs.Namespace + "/" + vs.Name)
 	if name := contentNameOf(vs); name != "" {
-		c.vscQueue.add(name)
+		c.vscQueue.Add(name)
 	}
 	if isDynamic(vs) {
 		// its PVC may have been waiting for it
-		c.vsQueue.add(pvcKeyPrefix + vs.Namespace + "/" + *vs.Spec.Source.PersistentVolumeClaimName)
+		c.vsQueue.Add(pvcKeyPrefix + vs.Namespace + "/" + *vs.Spec.Source.PersistentVolumeClaimName)
 	}
 }
 
@@ -209,16 +179,16 @@ func (c *Controller) contentChanged(obj any) {
 	if !ok {
 		return
 	}
-	c.vscQueue.add(vsc.Name)
+	c.vscQueue.Add(vsc.Name)
 	if ref := vsc.Spec.VolumeSnapshotRef; ref.Name != "" && ref.Namespace != "" {
-		c.vsQueue.add(ref.Namespace + "/" + ref.Name)
+		c.vsQueue.Add(ref.Namespace + "/" + ref.Name)
 	}
 }
 
 func (c *Controller) contentDeleted(obj any) {
 	obj = kube.Unwrap(obj)
 	if vsc, ok := obj.(*crdv1.VolumeSnapshotContent); ok {
-		c.freshVSC.forget(vsc.Name)
+		c.freshVSC.Forget(vsc.Name)
 		c.contentChanged(vsc)
 	}
 }
@@ -240,11 +210,11 @@ func (c *Controller) pvcChanged(obj any) {
 		c.enqueueSnapshot(it)
 	}
 	if pvc.DeletionTimestamp != nil && slices.Contains(pvc.Finalizers, FinalizerPVCAsSource) {
-		c.vsQueue.add(pvcKeyPrefix + pvc.Namespace + "/" + pvc.Name)
+		c.vsQueue.Add(pvcKeyPrefix + pvc.Namespace + "/" + pvc.Name)
 	}
 	for _, ds := range []*v1.TypedLocalObjectReference{pvc.Spec.DataSource, typedRef(pvc.Spec.DataSourceRef)} {
 		if ds != nil && ds.Kind == "VolumeSnapshot" {
-			c.vsQueue.add(pvc.Namespace + "/" + ds.Name)
+			c.vsQueue.Add(pvc.Namespace + "/" + ds.Name)
 		}
 	}
 }
@@ -274,8 +244,22 @@ func pvcByRestore(obj any) ([]string, error) {
 // pending is the number of objects waiting in the queues, or -1 before the
 // caches have synced.
 func (c *Controller) pending() int {
-	if !c.synced.Load() {
+	if !started(c.rt.Load()) {
 		return -1
 	}
-	return c.vsQueue.q.Len() + c.vscQueue.q.Len()
+	return c.vsQueue.Len() + c.vscQueue.Len()
+}
+
+// started reports whether rt (nil before Run built it) has synced its
+// caches and started its workers.
+func started(rt *ctrl.Runtime) bool {
+	if rt == nil {
+		return false
+	}
+	select {
+	case <-rt.Started():
+		return true
+	default:
+		return false
+	}
 }

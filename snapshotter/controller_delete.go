@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+
+	"github.com/csi-kit/sidecars/internal/ctrl"
 )
 
 // deleteSnapshot handles a snapshot with a deletion timestamp: it marks
@@ -50,7 +52,7 @@ func (c *Controller) deleteSnapshot(ctx context.Context, vs *crdv1.VolumeSnapsho
 			return fmt.Errorf("marking content %s being deleted: %w", vsc.Name, err)
 		}
 		if err == nil {
-			c.freshVSC.remember(vsc.Name, updated)
+			c.freshVSC.Remember(vsc.Name, updated)
 		}
 	}
 	if plan.DeleteContent {
@@ -76,7 +78,7 @@ func (c *Controller) deleteSnapshot(ctx context.Context, vs *crdv1.VolumeSnapsho
 		if err != nil {
 			return fmt.Errorf("removing snapshot finalizers: %w", err)
 		}
-		c.freshVS.remember(key(vs), updated)
+		c.freshVS.Remember(key(vs), updated)
 	}
 	return nil
 }
@@ -91,11 +93,11 @@ func typeOf(vs *crdv1.VolumeSnapshot) string {
 // protectPVC adds the pvc-as-source finalizer. The patch merges into the
 // finalizer list, so it needs no fresh copy and cannot conflict.
 func (c *Controller) protectPVC(ctx context.Context, pvc *v1.PersistentVolumeClaim) error {
-	unlock := c.pvcLocks.lock(pvc.Namespace + "/" + pvc.Name)
+	unlock := c.pvcLocks.Lock(pvc.Namespace + "/" + pvc.Name)
 	defer unlock()
 	k := pvc.Namespace + "/" + pvc.Name
 	if cached, err := c.pvcLister.PersistentVolumeClaims(pvc.Namespace).Get(pvc.Name); err == nil {
-		pvc = c.freshPVC.latest(k, cached)
+		pvc = c.freshPVC.Latest(k, cached)
 	}
 	if slices.Contains(pvc.Finalizers, FinalizerPVCAsSource) {
 		return nil
@@ -106,7 +108,7 @@ func (c *Controller) protectPVC(ctx context.Context, pvc *v1.PersistentVolumeCla
 		return fmt.Errorf("adding finalizer to PVC %s/%s: %w", pvc.Namespace, pvc.Name, err)
 	}
 	if slim, err := stripCoreObject(updated); err == nil {
-		c.freshPVC.remember(k, slim.(*v1.PersistentVolumeClaim))
+		c.freshPVC.Remember(k, slim.(*v1.PersistentVolumeClaim))
 	}
 	return nil
 }
@@ -116,17 +118,17 @@ func (c *Controller) protectPVC(ctx context.Context, pvc *v1.PersistentVolumeCla
 // never run at once in a controller (and only the leader runs), so the
 // patch needs no resourceVersion: a stale cached PVC cannot make it fail.
 func (c *Controller) releasePVC(ctx context.Context, ns, name string, ignore types.UID) error {
-	unlock := c.pvcLocks.lock(ns + "/" + name)
+	unlock := c.pvcLocks.Lock(ns + "/" + name)
 	defer unlock()
 	pvc, err := c.pvcLister.PersistentVolumeClaims(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.freshPVC.forget(ns + "/" + name)
+		c.freshPVC.Forget(ns + "/" + name)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	pvc = c.freshPVC.latest(ns+"/"+name, pvc)
+	pvc = c.freshPVC.Latest(ns+"/"+name, pvc)
 	if !slices.Contains(pvc.Finalizers, FinalizerPVCAsSource) {
 		return nil
 	}
@@ -139,7 +141,7 @@ func (c *Controller) releasePVC(ctx context.Context, ns, name string, ignore typ
 		if !ok || vs.UID == ignore {
 			continue
 		}
-		vs = c.freshVS.latest(key(vs), vs)
+		vs = c.freshVS.Latest(key(vs), vs)
 		exists := false
 		if vsc, _ := c.vscLister.Get(contentNameOf(vs)); vsc != nil {
 			exists = true
@@ -159,7 +161,7 @@ func (c *Controller) releasePVC(ctx context.Context, ns, name string, ignore typ
 		return fmt.Errorf("removing finalizer from PVC %s/%s: %w", ns, name, err)
 	}
 	if slim, err := stripCoreObject(updated); err == nil {
-		c.freshPVC.remember(ns+"/"+name, slim.(*v1.PersistentVolumeClaim))
+		c.freshPVC.Remember(ns+"/"+name, slim.(*v1.PersistentVolumeClaim))
 	}
 	klog.FromContext(ctx).V(2).Info("Released source PVC", "pvc", ns+"/"+name)
 	return nil
@@ -167,31 +169,31 @@ func (c *Controller) releasePVC(ctx context.Context, ns, name string, ignore typ
 
 // syncContentKey checks a content from the common controller's side:
 // validity, its finalizer once bound, and an orphan being deleted by hand.
-func (c *Controller) syncContentKey(ctx context.Context, name string) (result, error) {
+func (c *Controller) syncContentKey(ctx context.Context, name string) (ctrl.Result, error) {
 	vsc, err := c.content(name)
 	if err != nil || vsc == nil {
 		if vsc == nil {
-			c.freshVSC.forget(name)
+			c.freshVSC.Forget(name)
 		}
-		return result{}, err
+		return ctrl.Result{}, err
 	}
 	hasVol := vsc.Spec.Source.VolumeHandle != nil && *vsc.Spec.Source.VolumeHandle != ""
 	hasSnap := vsc.Spec.Source.SnapshotHandle != nil && *vsc.Spec.Source.SnapshotHandle != ""
 	if hasVol == hasSnap {
 		c.rec.Event(vsc, v1.EventTypeWarning, ReasonContentValidationError, "Exactly one of VolumeHandle and SnapshotHandle should be specified")
-		return result{}, nil
+		return ctrl.Result{}, nil
 	}
 	ref := vsc.Spec.VolumeSnapshotRef
 	if ref.UID == "" {
-		return result{}, nil
+		return ctrl.Result{}, nil
 	}
 	if vsc.DeletionTimestamp == nil && !slices.Contains(vsc.Finalizers, FinalizerContentBound) {
 		updated, err := c.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
 			finalizersPatch(vsc.ResourceVersion, withFinalizers(vsc.Finalizers, FinalizerContentBound)), metav1.PatchOptions{})
 		if err != nil {
-			return result{}, err
+			return ctrl.Result{}, err
 		}
-		c.freshVSC.remember(name, updated)
+		c.freshVSC.Remember(name, updated)
 		vsc = updated
 	}
 	if vsc.DeletionTimestamp != nil && vsc.Annotations[AnnBeingDeleted] != annYes {
@@ -202,12 +204,12 @@ func (c *Controller) syncContentKey(ctx context.Context, name string) (result, e
 			updated, err := c.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
 				annotationPatch(AnnBeingDeleted, annYes), metav1.PatchOptions{})
 			if err != nil && !apierrors.IsNotFound(err) {
-				return result{}, err
+				return ctrl.Result{}, err
 			}
 			if err == nil {
-				c.freshVSC.remember(name, updated)
+				c.freshVSC.Remember(name, updated)
 			}
 		}
 	}
-	return result{}, nil
+	return ctrl.Result{}, nil
 }

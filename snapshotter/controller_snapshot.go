@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/params"
 )
 
@@ -22,38 +23,38 @@ import (
 // protection finalizer of a PVC.
 const pvcKeyPrefix = "pvc:"
 
-func (c *Controller) syncSnapshotKey(ctx context.Context, key string) (result, error) {
+func (c *Controller) syncSnapshotKey(ctx context.Context, key string) (ctrl.Result, error) {
 	if pvcKey, ok := strings.CutPrefix(key, pvcKeyPrefix); ok {
 		ns, name, _ := cache.SplitMetaNamespaceKey(pvcKey)
-		return result{}, c.releasePVC(ctx, ns, name, "")
+		return ctrl.Result{}, c.releasePVC(ctx, ns, name, "")
 	}
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return result{}, nil
+		return ctrl.Result{}, nil
 	}
 	vs, err := c.vsLister.VolumeSnapshots(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.freshVS.forget(key)
-		return result{}, nil
+		c.freshVS.Forget(key)
+		return ctrl.Result{}, nil
 	}
 	if err != nil {
-		return result{}, err
+		return ctrl.Result{}, err
 	}
-	return c.syncSnapshot(ctx, c.freshVS.latest(key, vs).DeepCopy())
+	return c.syncSnapshot(ctx, c.freshVS.Latest(key, vs).DeepCopy())
 }
 
 // syncSnapshot brings one snapshot a step closer to its desired state.
-func (c *Controller) syncSnapshot(ctx context.Context, vs *crdv1.VolumeSnapshot) (result, error) {
+func (c *Controller) syncSnapshot(ctx context.Context, vs *crdv1.VolumeSnapshot) (ctrl.Result, error) {
 	if vs.DeletionTimestamp != nil {
-		return result{}, c.deleteSnapshot(ctx, vs)
+		return ctrl.Result{}, c.deleteSnapshot(ctx, vs)
 	}
 	pvcName, contentName, p := snapshotSource(vs)
 	if p != nil {
-		return result{}, c.reportProblem(ctx, vs, p, true)
+		return ctrl.Result{}, c.reportProblem(ctx, vs, p, true)
 	}
 	vs, class, err := c.resolveClass(ctx, vs, pvcName)
 	if err != nil {
-		return result{}, err
+		return ctrl.Result{}, err
 	}
 	c.startCreateMetrics(vs, class)
 	if pvcName != "" {
@@ -111,7 +112,7 @@ func (c *Controller) resolveClass(ctx context.Context, vs *crdv1.VolumeSnapshot,
 	if err != nil {
 		return vs, nil, fmt.Errorf("setting default snapshot class %q: %w", name, err)
 	}
-	c.freshVS.remember(key(vs), updated)
+	c.freshVS.Remember(key(vs), updated)
 	klog.FromContext(ctx).V(2).Info("Default snapshot class set", "class", name)
 	class, err := c.classLister.Get(name)
 	return updated.DeepCopy(), class, err
@@ -137,38 +138,38 @@ func (c *Controller) sourceVolume(ns, pvcName string) (*v1.PersistentVolumeClaim
 	return pvc, pv, src, err
 }
 
-func (c *Controller) syncDynamic(ctx context.Context, vs *crdv1.VolumeSnapshot, pvcName string, class *crdv1.VolumeSnapshotClass) (result, error) {
+func (c *Controller) syncDynamic(ctx context.Context, vs *crdv1.VolumeSnapshot, pvcName string, class *crdv1.VolumeSnapshotClass) (ctrl.Result, error) {
 	vsc, err := c.content(dynamicContentName(vs))
 	if err != nil {
-		return result{}, err
+		return ctrl.Result{}, err
 	}
 	if vsc != nil {
 		if p := checkDynamicContent(vs, vsc); p != nil {
-			return result{}, c.reportProblem(ctx, vs, p, false)
+			return ctrl.Result{}, c.reportProblem(ctx, vs, p, false)
 		}
 	}
 	if vs, err = c.addSnapshotFinalizers(ctx, vs, vsc, class); err != nil {
-		return result{}, err
+		return ctrl.Result{}, err
 	}
 	if vsc == nil {
 		if vs.Status != nil && vs.Status.ReadyToUse != nil && *vs.Status.ReadyToUse {
-			return result{}, c.reportProblem(ctx, vs, &problem{ReasonSnapshotContentMissing, "VolumeSnapshotContent is missing"}, true)
+			return ctrl.Result{}, c.reportProblem(ctx, vs, &problem{ReasonSnapshotContentMissing, "VolumeSnapshotContent is missing"}, true)
 		}
 		return c.createContent(ctx, vs, pvcName, class)
 	}
 	return c.updateStatus(ctx, vs, vsc)
 }
 
-func (c *Controller) syncStatic(ctx context.Context, vs *crdv1.VolumeSnapshot, contentName string) (result, error) {
+func (c *Controller) syncStatic(ctx context.Context, vs *crdv1.VolumeSnapshot, contentName string) (ctrl.Result, error) {
 	vsc, err := c.content(contentName)
 	if err != nil {
-		return result{}, err
+		return ctrl.Result{}, err
 	}
 	if vsc == nil {
-		return result{}, c.reportProblem(ctx, vs, &problem{ReasonSnapshotContentMissing, "VolumeSnapshotContent is missing"}, true)
+		return ctrl.Result{}, c.reportProblem(ctx, vs, &problem{ReasonSnapshotContentMissing, "VolumeSnapshotContent is missing"}, true)
 	}
 	if p := checkStaticContent(vs, vsc); p != nil {
-		return result{}, c.reportProblem(ctx, vs, p, false)
+		return ctrl.Result{}, c.reportProblem(ctx, vs, p, false)
 	}
 	if setUID, setClass, addFin := staticBindPatch(vs, vsc); setUID || setClass != nil || addFin {
 		spec := map[string]any{}
@@ -188,13 +189,13 @@ func (c *Controller) syncStatic(ctx context.Context, vs *crdv1.VolumeSnapshot, c
 		updated, err := c.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType, mustJSON(patch), metav1.PatchOptions{})
 		if err != nil {
 			c.rec.Event(vs, v1.EventTypeWarning, ReasonSnapshotBindFailed, fmt.Sprintf("Snapshot failed to bind VolumeSnapshotContent, %v", err))
-			return result{}, err
+			return ctrl.Result{}, err
 		}
-		c.freshVSC.remember(vsc.Name, updated)
+		c.freshVSC.Remember(vsc.Name, updated)
 		vsc = updated
 	}
 	if vs, err = c.addSnapshotFinalizers(ctx, vs, vsc, nil); err != nil {
-		return result{}, err
+		return ctrl.Result{}, err
 	}
 	return c.updateStatus(ctx, vs, vsc)
 }
@@ -206,7 +207,7 @@ func (c *Controller) content(name string) (*crdv1.VolumeSnapshotContent, error) 
 		// Created by this controller and not cached yet; after a minute
 		// the cache is trusted again (the object may have been deleted
 		// before the informer ever saw it).
-		if mine, ok := c.freshVSC.get(name); ok && mine.DeletionTimestamp == nil && c.opts.Clock.Since(mine.CreationTimestamp.Time) < time.Minute {
+		if mine, ok := c.freshVSC.Get(name); ok && mine.DeletionTimestamp == nil && c.opts.Clock.Since(mine.CreationTimestamp.Time) < time.Minute {
 			return mine, nil
 		}
 		return nil, nil
@@ -214,7 +215,7 @@ func (c *Controller) content(name string) (*crdv1.VolumeSnapshotContent, error) 
 	if err != nil {
 		return nil, err
 	}
-	return c.freshVSC.latest(name, vsc), nil
+	return c.freshVSC.Latest(name, vsc), nil
 }
 
 func (c *Controller) addSnapshotFinalizers(ctx context.Context, vs *crdv1.VolumeSnapshot, vsc *crdv1.VolumeSnapshotContent, class *crdv1.VolumeSnapshotClass) (*crdv1.VolumeSnapshot, error) {
@@ -230,16 +231,16 @@ func (c *Controller) addSnapshotFinalizers(ctx context.Context, vs *crdv1.Volume
 		}
 		return vs, err
 	}
-	c.freshVS.remember(key(vs), updated)
+	c.freshVS.Remember(key(vs), updated)
 	return updated.DeepCopy(), nil
 }
 
 // createContent creates the content of a dynamic snapshot, after
 // protecting its source PVC. The snapshot's status is written once the
 // content has one (see updateStatus).
-func (c *Controller) createContent(ctx context.Context, vs *crdv1.VolumeSnapshot, pvcName string, class *crdv1.VolumeSnapshotClass) (result, error) {
-	fail := func(err error) (result, error) {
-		return result{}, c.reportProblem(ctx, vs, &problem{ReasonSnapshotContentCreationFailed, fmt.Sprintf("Failed to create snapshot content with error %v", err)}, true)
+func (c *Controller) createContent(ctx context.Context, vs *crdv1.VolumeSnapshot, pvcName string, class *crdv1.VolumeSnapshotClass) (ctrl.Result, error) {
+	fail := func(err error) (ctrl.Result, error) {
+		return ctrl.Result{}, c.reportProblem(ctx, vs, &problem{ReasonSnapshotContentCreationFailed, fmt.Sprintf("Failed to create snapshot content with error %v", err)}, true)
 	}
 	if class == nil {
 		return fail(fmt.Errorf("no snapshot class for dynamic snapshot %s/%s", vs.Namespace, vs.Name))
@@ -284,40 +285,40 @@ func (c *Controller) createContent(ctx context.Context, vs *crdv1.VolumeSnapshot
 	created, err := c.snap.SnapshotV1().VolumeSnapshotContents().Create(ctx, vsc, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsAlreadyExists(err):
-		return result{after: c.opts.BindStatusDelay}, nil
+		return ctrl.Result{RequeueAfter: c.opts.BindStatusDelay}, nil
 	case err != nil:
 		c.rec.Event(vs, v1.EventTypeWarning, ReasonCreateSnapshotContentFailed, fmt.Sprintf("Error creating volume snapshot content object for snapshot %s/%s: %v.", vs.Namespace, vs.Name, err))
 		return fail(err)
 	}
-	c.freshVSC.remember(name, created)
+	c.freshVSC.Remember(name, created)
 	klog.FromContext(ctx).V(2).Info("Created snapshot content", "content", name)
 	if !c.opts.DisableNormalEvents {
 		c.rec.Event(vs, v1.EventTypeNormal, ReasonCreatingSnapshot, fmt.Sprintf("Waiting for a snapshot %s/%s to be created by the CSI driver.", vs.Namespace, vs.Name))
 	}
-	return result{after: c.opts.BindStatusDelay}, nil
+	return ctrl.Result{RequeueAfter: c.opts.BindStatusDelay}, nil
 }
 
 // updateStatus mirrors the content into the snapshot's status. While the
 // content has no status of its own yet and is younger than
 // BindStatusDelay, it waits: a snapshot cut at once then gets one status
 // write instead of two.
-func (c *Controller) updateStatus(ctx context.Context, vs *crdv1.VolumeSnapshot, vsc *crdv1.VolumeSnapshotContent) (result, error) {
+func (c *Controller) updateStatus(ctx context.Context, vs *crdv1.VolumeSnapshot, vsc *crdv1.VolumeSnapshotContent) (ctrl.Result, error) {
 	ch := mirrorStatus(vs, vsc)
 	if ch == nil {
-		return result{}, c.releaseIfReady(ctx, vs)
+		return ctrl.Result{}, c.releaseIfReady(ctx, vs)
 	}
 	if vs.Status == nil && vsc.Status == nil {
 		if age := c.opts.Clock.Since(vsc.CreationTimestamp.Time); age < c.opts.BindStatusDelay {
-			return result{after: c.opts.BindStatusDelay - age}, nil
+			return ctrl.Result{RequeueAfter: c.opts.BindStatusDelay - age}, nil
 		}
 	}
 	updated, err := c.snap.SnapshotV1().VolumeSnapshots(vs.Namespace).Patch(ctx, vs.Name, types.MergePatchType,
 		snapshotStatusPatch(ch.Status), metav1.PatchOptions{}, "status")
 	if err != nil {
 		c.rec.Event(vs, v1.EventTypeWarning, ReasonSnapshotStatusUpdateFailed, fmt.Sprintf("Snapshot status update failed, %v", err))
-		return result{}, err
+		return ctrl.Result{}, err
 	}
-	c.freshVS.remember(key(vs), updated)
+	c.freshVS.Remember(key(vs), updated)
 	now := c.opts.Clock.Now()
 	id := vs.Namespace + "/" + vs.Name
 	if !c.opts.DisableNormalEvents {
@@ -336,7 +337,7 @@ func (c *Controller) updateStatus(ctx context.Context, vs *crdv1.VolumeSnapshot,
 	if ch.Ready {
 		c.metrics.finish(opCreateAndReady, vs.UID, statusSuccess, now)
 	}
-	return result{}, c.releaseIfReady(ctx, updated)
+	return ctrl.Result{}, c.releaseIfReady(ctx, updated)
 }
 
 func (c *Controller) releaseIfReady(ctx context.Context, vs *crdv1.VolumeSnapshot) error {
@@ -357,7 +358,7 @@ func (c *Controller) reportProblem(ctx context.Context, vs *crdv1.VolumeSnapshot
 		if err != nil {
 			klog.FromContext(ctx).Error(err, "Failed to record snapshot error in status", "error", p.Message)
 		} else {
-			c.freshVS.remember(key(vs), updated)
+			c.freshVS.Remember(key(vs), updated)
 		}
 	}
 	return p

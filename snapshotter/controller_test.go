@@ -51,10 +51,11 @@ func fakeController(t *testing.T, objs ...runtime.Object) (*Controller, *snapfak
 	sc := snapfake.NewSimpleClientset(snapObjs...)
 	kc := kubefake.NewSimpleClientset(kubeObjs...)
 	rec := record.NewFakeRecorder(20)
-	c, err := NewController(ControllerOptions{Recorder: rec}, kc, sc)
+	c, err := NewController(ControllerOptions{SnapshotClient: sc}, kc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.rec = rec // Run sets the runtime's; these tests call the syncs directly
 	c.vsLister = snaplisters.NewVolumeSnapshotLister(idx["vs"])
 	c.vscLister = snaplisters.NewVolumeSnapshotContentLister(idx["vsc"])
 	c.classLister = snaplisters.NewVolumeSnapshotClassLister(idx["class"])

@@ -18,17 +18,17 @@ import (
 	"github.com/csi-kit/sidecars/internal/crds"
 )
 
-// CRDHint tells where the CRDs come from.
-const CRDHint = "apply the YAML files in config/crd of the module github.com/kubernetes-csi/external-snapshotter/client/v8 (kubectl apply -f <dir>, or snapshotter.InstallCRDs)"
+// crdHint tells where the CRDs come from.
+const crdHint = "apply the YAML files in config/crd of the module github.com/kubernetes-csi/external-snapshotter/client/v8 (kubectl apply -f <dir>, or snapshotter.InstallCRDs)"
 
-// ErrCRDsMissing is wrapped by CheckCRDs when a needed resource is not served.
+// ErrCRDsMissing is wrapped by Run when a needed resource is not served.
 var ErrCRDsMissing = errors.New("VolumeSnapshot v1 CRD not installed")
 
-// CheckCRDs verifies that snapshot.storage.k8s.io/v1 serves
+// checkCRDs verifies that snapshot.storage.k8s.io/v1 serves
 // volumesnapshots, volumesnapshotcontents and volumesnapshotclasses,
 // retrying until wait has passed (CRDs applied together with the
 // controller may take a moment to appear).
-func CheckCRDs(ctx context.Context, disco discovery.DiscoveryInterface, timeout time.Duration) error {
+func checkCRDs(ctx context.Context, disco discovery.DiscoveryInterface, timeout time.Duration) error {
 	need := []string{"volumesnapshots", "volumesnapshotcontents", "volumesnapshotclasses"}
 	var missing []string
 	var lastErr error
@@ -57,7 +57,7 @@ func CheckCRDs(ctx context.Context, disco discovery.DiscoveryInterface, timeout 
 	if lastErr != nil {
 		return fmt.Errorf("checking for the VolumeSnapshot CRDs: %w", lastErr)
 	}
-	return fmt.Errorf("%w: %s/%s does not serve %s: %s", ErrCRDsMissing, crdv1.GroupName, "v1", strings.Join(missing, ", "), CRDHint)
+	return fmt.Errorf("%w: %s/%s does not serve %s: %s", ErrCRDsMissing, crdv1.GroupName, "v1", strings.Join(missing, ", "), crdHint)
 }
 
 // InstallCRDs server-side applies every CustomResourceDefinition in the

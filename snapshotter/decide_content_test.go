@@ -1,7 +1,6 @@
 package snapshotter
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -131,23 +130,5 @@ func TestContentStatusFor(t *testing.T) {
 				t.Fatalf("contentStatusFor = %s, want %s", mustJSON(got), mustJSON(tc.want))
 			}
 		})
-	}
-}
-
-func TestOptionsValidate(t *testing.T) {
-	if err := (ControllerOptions{}).withDefaults().Validate(); err != nil {
-		t.Errorf("controller defaults: %v", err)
-	}
-	if err := (SidecarOptions{DriverName: "d"}).withDefaults().Validate(); err != nil {
-		t.Errorf("sidecar defaults: %v", err)
-	}
-	err := SidecarOptions{Workers: -1, SnapshotNameUUIDLength: 40, RetryIntervalStart: time.Second, RetryIntervalMax: time.Millisecond, ReadyPollStart: 1, ReadyPollMax: 1}.Validate()
-	for _, want := range []string{"DriverName", "Workers", "SnapshotNameUUIDLength", "RetryIntervalMax"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("Validate = %v, want mention of %s", err, want)
-		}
-	}
-	if err := (ControllerOptions{Workers: -2, RetryIntervalStart: -1, RetryIntervalMax: 1}).Validate(); err == nil || !strings.Contains(err.Error(), "Workers") || !strings.Contains(err.Error(), "RetryIntervalStart") {
-		t.Errorf("controller Validate = %v", err)
 	}
 }

@@ -105,9 +105,9 @@ func staticBindPatch(vs *crdv1.VolumeSnapshot, vsc *crdv1.VolumeSnapshotContent)
 	return setUID, setClass, addFinalizer
 }
 
-// IsDefaultClass reports whether class carries the default annotation with
+// isDefaultClass reports whether class carries the default annotation with
 // exactly the value "true".
-func IsDefaultClass(class *crdv1.VolumeSnapshotClass) bool {
+func isDefaultClass(class *crdv1.VolumeSnapshotClass) bool {
 	return class.Annotations[AnnDefaultClass] == "true"
 }
 
@@ -115,7 +115,7 @@ func IsDefaultClass(class *crdv1.VolumeSnapshotClass) bool {
 func chooseDefaultClass(classes []*crdv1.VolumeSnapshotClass, driver string) (string, error) {
 	var names []string
 	for _, c := range classes {
-		if IsDefaultClass(c) && c.Driver == driver {
+		if isDefaultClass(c) && c.Driver == driver {
 			names = append(names, c.Name)
 		}
 	}

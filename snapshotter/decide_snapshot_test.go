@@ -235,8 +235,8 @@ func TestIsDefaultClass(t *testing.T) {
 		{"with default annotation", "true", true},
 		{"with default=false annotation", "false", false},
 	} {
-		if got := IsDefaultClass(mkClass("c", "d", tc.ann)); got != tc.want {
-			t.Errorf("%s: IsDefaultClass = %v", tc.name, got)
+		if got := isDefaultClass(mkClass("c", "d", tc.ann)); got != tc.want {
+			t.Errorf("%s: isDefaultClass = %v", tc.name, got)
 		}
 	}
 }

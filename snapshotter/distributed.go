@@ -19,12 +19,12 @@ import (
 	"github.com/csi-kit/sidecars/sharedcache"
 )
 
-// ManagedByNode returns the node a PV is pinned to for distributed
+// managedByNode returns the node a PV is pinned to for distributed
 // snapshotting: the node among nodes that matches the PV's required node
 // affinity (labels and metadata.name fields), or "" when the PV has no
 // required affinity or no node matches. When several nodes match, the
 // lowest name is returned, so the answer does not depend on list order.
-func ManagedByNode(pv *v1.PersistentVolume, nodes []*v1.Node) string {
+func managedByNode(pv *v1.PersistentVolume, nodes []*v1.Node) string {
 	if pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
 		return ""
 	}
@@ -52,7 +52,7 @@ func (c *Controller) labelManagedBy(ctx context.Context, vsc *crdv1.VolumeSnapsh
 	if err != nil {
 		return fmt.Errorf("listing nodes for distributed snapshotting: %w", err)
 	}
-	node := ManagedByNode(pv, nodes)
+	node := managedByNode(pv, nodes)
 	logger := klog.FromContext(ctx)
 	if node == "" {
 		logger.V(2).Info("No node matches the volume's node affinity: the content gets no managed-by label and only a sidecar without NodeName will handle it", "pv", pv.Name, "content", vsc.Name)

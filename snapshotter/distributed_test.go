@@ -61,14 +61,14 @@ func TestManagedByNode(t *testing.T) {
 		{"no node matches", pinnedPV(labelTerm(v1.LabelHostname, "gone")), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ManagedByNode(tc.pv, nodes); got != tc.want {
-				t.Errorf("ManagedByNode = %q, want %q", got, tc.want)
+			if got := managedByNode(tc.pv, nodes); got != tc.want {
+				t.Errorf("managedByNode = %q, want %q", got, tc.want)
 			}
 			// the answer does not depend on the nodes' order
 			rev := slices.Clone(nodes)
 			slices.Reverse(rev)
-			if got := ManagedByNode(tc.pv, rev); got != tc.want {
-				t.Errorf("ManagedByNode over reversed nodes = %q, want %q", got, tc.want)
+			if got := managedByNode(tc.pv, rev); got != tc.want {
+				t.Errorf("managedByNode over reversed nodes = %q, want %q", got, tc.want)
 			}
 		})
 	}
@@ -223,8 +223,8 @@ func TestDistributedSnapshotting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.s, err = NewSidecar(SidecarOptions{DriverName: e.driver, NodeName: n.node, Recorder: rec,
-			RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond}, e.kube, e.snap, drv)
+		n.s, err = NewSidecar(SidecarOptions{SnapshotClient: e.snap, DriverName: e.driver, NodeName: n.node, Recorder: rec,
+			RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second, ReadyPollStart: 100 * time.Millisecond}, e.kube, drv)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +260,7 @@ func TestDistributedSnapshotting(t *testing.T) {
 	// The label selector keeps the other node's content out of each
 	// sidecar's cache.
 	for _, n := range nodes {
-		if !n.s.synced.Load() {
+		if !started(n.s.rt.Load()) {
 			t.Fatalf("sidecar of %s not synced", n.node)
 		}
 		cached, err := n.s.vscLister.List(labels.Everything())

@@ -20,9 +20,25 @@
 //     (SidecarOptions.DisableVolumeGroupSnapshots turns this off).
 //
 // Both use the typed clients of
-// github.com/kubernetes-csi/external-snapshotter/client/v8 and need its v1
-// CRDs; Run checks they are served and fails with ErrCRDsMissing otherwise.
-// InstallCRDs applies them from a directory.
+// github.com/kubernetes-csi/external-snapshotter/client/v8 (given as
+// Options.SnapshotClient) and need its v1 CRDs; Run checks they are served
+// and fails with ErrCRDsMissing otherwise. InstallCRDs applies them from a
+// directory.
+//
+// # API
+//
+//   - NewController(ControllerOptions, kube) and NewSidecar(SidecarOptions,
+//     kube, Driver) check every option at once and start nothing;
+//     Controller.Run and Sidecar.Run block until ctx ends, and run once.
+//   - Driver is what the sidecar needs of a CSI driver; NewCSIDriver gives
+//     one over a csiconn.Conn, and SnapshotInfo is its answer. SnapshotName
+//     is the backend name of a snapshot.
+//   - ErrCRDsMissing and InstallCRDs for the CRDs.
+//   - ControllerFlags, SidecarFlags, their Register functions,
+//     FeatureGates and NodeNameEnv fill the Options from upstream's flags.
+//   - The finalizer, annotation, label and event reason constants, and the
+//     component names ControllerComponent and SidecarComponent (the event
+//     sources).
 //
 // # Guarantees
 //
@@ -39,7 +55,12 @@
 //     writes for both controllers together (snapshot finalizers, PVC
 //     finalizer on and off, content creation, content status, snapshot
 //     status) and one event.
-//   - Run returns when its context ends; nothing exits the process.
+//   - Events are on by default: without Options.Recorder, Run writes them
+//     through the kube client for the time of Run.
+//   - Run returns when its context ends, and the sidecar's also when its
+//     driver reports a lost connection (with that error, wrapping
+//     csiconn.ErrConnectionLost for a CSIDriver); nothing exits the
+//     process.
 //
 // # Caveats
 //

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/csi-kit/sidecars/leaderelection"
+	"github.com/csi-kit/sidecars/testkit/eventually"
 )
 
 // Seed 004's deployment: two snapshot-controller replicas and three
@@ -50,7 +51,7 @@ func TestIntegrationLeaderElectedReplicas(t *testing.T) {
 	var ctls, sides []replica
 	for range 2 {
 		ctls = append(ctls, start(ctlLock, func(ctx context.Context) error {
-			c, err := NewController(ControllerOptions{RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second}, e.kube, e.snap)
+			c, err := NewController(ControllerOptions{SnapshotClient: e.snap, RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second}, e.kube)
 			if err != nil {
 				return err
 			}
@@ -60,7 +61,7 @@ func TestIntegrationLeaderElectedReplicas(t *testing.T) {
 	drv := mustDriver(t, e.conn)
 	for range 3 {
 		sides = append(sides, start(sideLock, func(ctx context.Context) error {
-			s, err := NewSidecar(SidecarOptions{DriverName: e.driver, RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second}, e.kube, e.snap, drv)
+			s, err := NewSidecar(SidecarOptions{SnapshotClient: e.snap, DriverName: e.driver, RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: time.Second}, e.kube, drv)
 			if err != nil {
 				return err
 			}
@@ -95,7 +96,7 @@ func TestIntegrationLeaderElectedReplicas(t *testing.T) {
 	sides[si].stop()
 	e.snapshot("second", "b", "gold")
 	e.waitReady("second")
-	e.eventually("new leaders", 10*time.Second, func() error {
+	eventually.Require(t, 10*time.Second, "new leaders", func(context.Context) error {
 		if holder(ctlLock) == ctls[ci].elector.Identity() || holder(sideLock) == sides[si].elector.Identity() {
 			return fmt.Errorf("old leaders still hold the leases")
 		}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/internal/kube"
+	"github.com/csi-kit/sidecars/testkit/eventually"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -78,21 +79,18 @@ func newEnv(t testing.TB, o envOptions) *env {
 }
 
 // startController runs a snapshot controller until the test ends or the
-// returned stop is called.
+// returned stop is called. Without opts.Recorder, the controller's own
+// recorder writes the events.
 func (e *env) startController(opts ControllerOptions) func() {
 	e.t.Helper()
-	if opts.Recorder == nil {
-		rec, stop, _ := kube.RecorderFor(e.kube, ControllerComponent)
-		opts.Recorder = rec
-		e.onStop(stop)
-	}
 	if opts.RetryIntervalStart == 0 {
 		opts.RetryIntervalStart = 100 * time.Millisecond
 	}
 	if opts.RetryIntervalMax == 0 {
 		opts.RetryIntervalMax = 2 * time.Second
 	}
-	c, err := NewController(opts, e.kube, e.snap)
+	opts.SnapshotClient = e.snap
+	c, err := NewController(opts, e.kube)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -102,11 +100,6 @@ func (e *env) startController(opts ControllerOptions) func() {
 func (e *env) startSidecar(opts SidecarOptions) func() {
 	e.t.Helper()
 	opts.DriverName = e.driver
-	if opts.Recorder == nil {
-		rec, stop, _ := kube.RecorderFor(e.kube, SidecarComponent+" "+e.driver)
-		opts.Recorder = rec
-		e.onStop(stop)
-	}
 	if opts.RetryIntervalStart == 0 {
 		opts.RetryIntervalStart = 100 * time.Millisecond
 	}
@@ -120,7 +113,8 @@ func (e *env) startSidecar(opts SidecarOptions) func() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	s, err := NewSidecar(opts, e.kube, e.snap, drv)
+	opts.SnapshotClient = e.snap
+	s, err := NewSidecar(opts, e.kube, drv)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -270,23 +264,6 @@ func (e *env) snapshot(name, pvc, class string) *crdv1.VolumeSnapshot {
 	return vs
 }
 
-// eventually polls cond every 50ms until it returns nil or the deadline
-// passes, then fails with cond's last error.
-func (e *env) eventually(what string, timeout time.Duration, cond func() error) {
-	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for {
-		if err = cond(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: not reached within %v: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func (e *env) getVS(name string) (*crdv1.VolumeSnapshot, error) {
 	return e.snap.SnapshotV1().VolumeSnapshots(e.ns).Get(e.ctx, name, metav1.GetOptions{})
 }
@@ -294,7 +271,7 @@ func (e *env) getVS(name string) (*crdv1.VolumeSnapshot, error) {
 func (e *env) waitReady(name string) *crdv1.VolumeSnapshot {
 	e.t.Helper()
 	var vs *crdv1.VolumeSnapshot
-	e.eventually("snapshot "+name+" ready", 30*time.Second, func() error {
+	eventually.Require(e.t, 30*time.Second, "snapshot "+name+" ready", func(context.Context) error {
 		var err error
 		vs, err = e.getVS(name)
 		if err != nil {
@@ -308,9 +285,10 @@ func (e *env) waitReady(name string) *crdv1.VolumeSnapshot {
 	return vs
 }
 
+// waitGone waits until get answers NotFound.
 func (e *env) waitGone(what string, get func() error) {
 	e.t.Helper()
-	e.eventually(what+" gone", 30*time.Second, func() error {
+	eventually.Require(e.t, 30*time.Second, what+" gone", func(context.Context) error {
 		err := get()
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -322,11 +300,12 @@ func (e *env) waitGone(what string, get func() error) {
 	})
 }
 
-// event finds an event of reason on object name in the namespace.
+// waitEvent waits for an event of reason on object name in the
+// namespace, its message containing contains.
 func (e *env) waitEvent(name, reason, contains string) {
 	e.t.Helper()
-	e.eventually("event "+reason+" on "+name, 20*time.Second, func() error {
-		list, err := e.kube.CoreV1().Events(e.ns).List(e.ctx, metav1.ListOptions{})
+	eventually.Require(e.t, 20*time.Second, "event "+reason+" on "+name, func(ctx context.Context) error {
+		list, err := e.kube.CoreV1().Events(e.ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err
 		}

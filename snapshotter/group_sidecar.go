@@ -16,11 +16,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/clock"
 
 	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/kube"
-	"github.com/csi-kit/sidecars/sharedcache"
 )
 
 // groupSidecar is the sidecar's group content controller: for the
@@ -139,7 +137,7 @@ func (s *Sidecar) groupsEnabled(ctx context.Context) bool {
 		return false
 	}
 	if err := groupCRDsServed(s.snap.Discovery()); err != nil {
-		logger.Info("Warning: volume group snapshots are disabled: "+err.Error(), "hint", CRDHint)
+		logger.Info("Warning: volume group snapshots are disabled: "+err.Error(), "hint", crdHint)
 		return false
 	}
 	// Informers that may not list would never sync, and the snapshot
@@ -169,36 +167,4 @@ func groupCRDsServed(disco discovery.DiscoveryInterface) error {
 		}
 	}
 	return nil
-}
-
-// startGroups runs the group content controller beside Run's own loop, in
-// a ctrl.Runtime of its own on the same cache, when groupsEnabled. The
-// returned wait stops it and returns its error; stop is called when it
-// fails on its own, to end Run.
-func (s *Sidecar) startGroups(ctx context.Context, sc *sharedcache.Cache, stop func()) (wait func() error, err error) {
-	if !s.groupsEnabled(ctx) {
-		return func() error { return nil }, nil
-	}
-	clk, _ := s.opts.Clock.(clock.WithTicker)
-	rt, err := ctrl.New(ctrl.Config{
-		Name: SidecarComponent + " groups", Kube: s.kube, Snapshot: s.snap, Cache: sc,
-		Recorder: s.rec, Clock: clk,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.watchGroups(rt); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		err := rt.Run(ctx, nil)
-		if err != nil {
-			stop()
-		}
-		done <- err
-	}()
-	klog.FromContext(ctx).Info("Volume group snapshots enabled")
-	return func() error { cancel(); return <-done }, nil
 }

@@ -1,6 +1,7 @@
 package snapshotter
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/csi-kit/sidecars/testkit/eventually"
 )
 
 func TestIntegrationDynamicSnapshotReady(t *testing.T) {
@@ -48,7 +51,7 @@ func TestIntegrationDynamicSnapshotReady(t *testing.T) {
 	if p := snaps[0].Parameters; p["tier"] != "gold" || p[metaSnapshotName] != "snap1" || p[metaSnapshotNamespace] != e.ns || p[metaContentName] != vsc.Name {
 		t.Errorf("CreateSnapshot parameters = %v", p)
 	}
-	e.eventually("PVC finalizer released", 10*time.Second, func() error {
+	eventually.Require(t, 10*time.Second, "PVC finalizer released", func(context.Context) error {
 		pvc, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, "data", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -98,7 +101,7 @@ func TestIntegrationPreProvisionedBinds(t *testing.T) {
 	if *got.Status.BoundVolumeSnapshotContentName != contentName {
 		t.Errorf("bound to %q", *got.Status.BoundVolumeSnapshotContentName)
 	}
-	e.eventually("content bound back", 10*time.Second, func() error {
+	eventually.Require(t, 10*time.Second, "content bound back", func(context.Context) error {
 		c, err := e.snap.SnapshotV1().VolumeSnapshotContents().Get(e.ctx, contentName, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -155,7 +158,7 @@ func TestIntegrationAmbiguousDefaultClass(t *testing.T) {
 	e.startSidecar(SidecarOptions{})
 	e.snapshot("ambiguous", "data", "")
 	e.waitEvent("ambiguous", ReasonSetDefaultSnapshotClassFailed, "2 default snapshot classes were found")
-	e.eventually("error status", 10*time.Second, func() error {
+	eventually.Require(t, 10*time.Second, "error status", func(context.Context) error {
 		vs, err := e.getVS("ambiguous")
 		if err != nil {
 			return err
@@ -218,7 +221,7 @@ func TestIntegrationPVCProtectedWhileSnapshotting(t *testing.T) {
 	e.startController(ControllerOptions{})
 	e.startSidecar(SidecarOptions{})
 	e.snapshot("snap", "data", "gold")
-	e.eventually("PVC protected", 20*time.Second, func() error {
+	eventually.Require(t, 20*time.Second, "PVC protected", func(context.Context) error {
 		pvc, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, "data", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -256,7 +259,7 @@ func TestIntegrationReadinessPolled(t *testing.T) {
 	e.startSidecar(SidecarOptions{ReadyPollStart: 50 * time.Millisecond})
 	e.snapshot("slow", "data", "gold")
 	e.snapshot("quiet", "data", "gold")
-	e.eventually("not ready reported", 10*time.Second, func() error {
+	eventually.Require(t, 10*time.Second, "not ready reported", func(context.Context) error {
 		vs, err := e.getVS("slow")
 		if err != nil {
 			return err
@@ -290,7 +293,7 @@ func TestIntegrationMissingPVC(t *testing.T) {
 	e.startSidecar(SidecarOptions{})
 	e.snapshot("orphan", "nope", "gold")
 	want := fmt.Sprintf("source PVC %s/nope does not exist", e.ns)
-	e.eventually("error status", 10*time.Second, func() error {
+	eventually.Require(t, 10*time.Second, "error status", func(context.Context) error {
 		vs, err := e.getVS("orphan")
 		if err != nil {
 			return err
@@ -321,7 +324,7 @@ func TestIntegrationDeleteWhileBeingCreated(t *testing.T) {
 	e.startController(ControllerOptions{})
 	e.startSidecar(SidecarOptions{})
 	vs := e.snapshot("snap", "data", "gold")
-	e.eventually("being-created annotation after a timed-out call", 20*time.Second, func() error {
+	eventually.Require(t, 20*time.Second, "being-created annotation after a timed-out call", func(context.Context) error {
 		vsc, err := e.snap.SnapshotV1().VolumeSnapshotContents().Get(e.ctx, dynamicContentName(vs), metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -344,13 +347,13 @@ func TestIntegrationDeleteWhileBeingCreated(t *testing.T) {
 		_, err := e.snap.SnapshotV1().VolumeSnapshotContents().Get(e.ctx, dynamicContentName(vs), metav1.GetOptions{})
 		return err
 	})
-	e.eventually("backend empty", 10*time.Second, func() error {
+	eventually.Require(t, 10*time.Second, "backend empty", func(context.Context) error {
 		if s := e.drv.Snapshots(); len(s) != 0 {
 			return fmt.Errorf("backend %+v", s)
 		}
 		return nil
 	})
-	e.eventually("PVC released", 10*time.Second, func() error {
+	eventually.Require(t, 10*time.Second, "PVC released", func(context.Context) error {
 		pvc, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, "data", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -372,7 +375,7 @@ func TestIntegrationRestartMidOperation(t *testing.T) {
 	e.startController(ControllerOptions{})
 	stopSidecar := e.startSidecar(SidecarOptions{})
 	vs := e.snapshot("snap", "data", "gold")
-	e.eventually("create in flight", 20*time.Second, func() error {
+	eventually.Require(t, 20*time.Second, "create in flight", func(context.Context) error {
 		if e.drv.InFlight("CreateSnapshot") == 0 {
 			return fmt.Errorf("no call yet")
 		}
@@ -382,7 +385,9 @@ func TestIntegrationRestartMidOperation(t *testing.T) {
 	if err := e.snap.SnapshotV1().VolumeSnapshots(e.ns).Delete(e.ctx, "snap", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second) // the abandoned call completes in the backend
+	eventually.Require(t, 10*time.Second, "the abandoned call completed in the backend", eventually.True("CreateSnapshot in flight", func() bool {
+		return e.drv.InFlight("CreateSnapshot") == 0
+	}))
 	e.drv.SetLatency("CreateSnapshot", 0)
 	e.startSidecar(SidecarOptions{})
 	e.waitGone("snapshot", func() error { _, err := e.getVS("snap"); return err })
@@ -390,7 +395,7 @@ func TestIntegrationRestartMidOperation(t *testing.T) {
 		_, err := e.snap.SnapshotV1().VolumeSnapshotContents().Get(e.ctx, dynamicContentName(vs), metav1.GetOptions{})
 		return err
 	})
-	e.eventually("backend empty", 10*time.Second, func() error {
+	eventually.Require(t, 10*time.Second, "backend empty", func(context.Context) error {
 		if s := e.drv.Snapshots(); len(s) != 0 {
 			return fmt.Errorf("backend %+v", s)
 		}

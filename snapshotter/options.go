@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
@@ -15,13 +17,17 @@ import (
 // ControllerOptions configures the common snapshot controller. A zero field
 // means "use the default".
 type ControllerOptions struct {
+	// SnapshotClient is the client of the VolumeSnapshot API
+	// (github.com/kubernetes-csi/external-snapshotter/client/v8); required.
+	SnapshotClient snapclient.Interface
 	// Workers is the number of snapshots (and, separately, contents)
 	// handled in parallel; default 10 (upstream --worker-threads).
 	Workers int
-	// ResyncPeriod re-lists every object periodically; default 0 (off).
-	// Upstream defaults to 15 minutes, which at tens of thousands of
-	// snapshots delays new work behind the resync; every change is watched,
-	// so it is not needed here.
+	// ResyncPeriod is the informers' resync interval. 0 means the default,
+	// which here is never; a negative value means never too. Upstream
+	// defaults to 15 minutes, which at tens of thousands of snapshots delays
+	// new work behind the resync; every change is watched, so it is not
+	// needed.
 	ResyncPeriod time.Duration
 	// RetryIntervalStart and RetryIntervalMax bound the per-object failure
 	// backoff; defaults 1s and 5m.
@@ -37,10 +43,12 @@ type ControllerOptions struct {
 	// content to get a status from the sidecar before the binding alone is
 	// written. A snapshot cut at once gets a single status write; default 5s.
 	BindStatusDelay time.Duration
-	// Recorder receives events; default: none are sent (Run logs that).
-	// Give it a clientset of its own (the binaries build one from a copy
-	// of the rest config with its own QPS and burst), so that event
-	// writes never wait behind the controller's, nor it behind them.
+	// Recorder receives events. Nil: Run builds one writing through the
+	// kube client, reporting as ControllerComponent, for the time of Run;
+	// events are on by default. A recorder on a clientset of its own (the
+	// binaries build one from a copy of the rest config with its own QPS
+	// and burst) keeps event writes from waiting behind the controller's,
+	// and it behind them.
 	Recorder record.EventRecorder
 	// DisableNormalEvents stops the Normal CreatingSnapshot,
 	// SnapshotCreated and SnapshotReady events, which are emitted by
@@ -59,23 +67,32 @@ type ControllerOptions struct {
 	DistributedSnapshotting bool
 	// Cache, when set, holds the informers this controller shares with
 	// other controllers of the process (see package sharedcache; it needs a
-	// snapshot client). Nil: the controller keeps its own, with PVCs and PVs
-	// reduced to the fields it reads.
+	// snapshot client). Nil: a private cache for the time of Run, with PVCs
+	// and PVs reduced to the fields the controller reads.
 	Cache *sharedcache.Cache
-	// Registerer receives the snapshot_controller_* metrics; default none.
+	// Registerer receives the snapshot_controller_* metrics; nil: no
+	// metrics are registered.
 	Registerer prometheus.Registerer
-	// Clock defaults to the real clock.
-	Clock clock.Clock
+	// Clock drives status times, metrics, delays and backoff; nil means
+	// the real clock.
+	Clock clock.WithTicker
 }
 
 // SidecarOptions configures the CSI snapshotter sidecar of one driver.
 type SidecarOptions struct {
+	// SnapshotClient is the client of the VolumeSnapshot API; required.
+	SnapshotClient snapclient.Interface
 	// DriverName is the CSI driver whose contents this sidecar handles;
 	// required (take it from the connection).
 	DriverName string
 	// Workers is the number of contents handled in parallel; default 10.
 	Workers int
-	// ResyncPeriod; default 0 (off), see ControllerOptions.
+	// Timeout bounds each driver call (CreateSnapshot, DeleteSnapshot,
+	// ListSnapshots). 0: the driver's own bound only; a CSIDriver's is its
+	// connection's call timeout.
+	Timeout time.Duration
+	// ResyncPeriod is the informers' resync interval; 0 and negative mean
+	// never, as for ControllerOptions.
 	ResyncPeriod time.Duration
 	// SnapshotNamePrefix names backend snapshots "<prefix>-<uid>"; default
 	// "snapshot".
@@ -120,16 +137,19 @@ type SidecarOptions struct {
 	// one such sidecar next to the driver on every node, without leader
 	// election. Empty: every content of the driver is handled.
 	NodeName string
-	// Recorder receives events; default: none are sent.
+	// Recorder receives events. Nil: Run builds one writing through the
+	// kube client, reporting as SidecarComponent and the driver's name,
+	// for the time of Run; events are on by default.
 	Recorder record.EventRecorder
 	// Cache, when set, holds the informers this sidecar shares with other
 	// controllers of the process (see package sharedcache; it needs a
-	// snapshot client). Nil: the sidecar keeps its own. With NodeName the
-	// contents are still watched apart, through the node's label selector;
-	// only classes come from the Cache.
+	// snapshot client). Nil: a private cache for the time of Run. With
+	// NodeName the contents are still watched apart, through the node's
+	// label selector; only classes come from the Cache.
 	Cache *sharedcache.Cache
-	// Clock defaults to the real clock.
-	Clock clock.Clock
+	// Clock drives status times, readiness polls and backoff; nil means
+	// the real clock.
+	Clock clock.WithTicker
 }
 
 func (o ControllerOptions) withDefaults() ControllerOptions {
@@ -163,9 +183,6 @@ func (o ControllerOptions) Validate() error {
 	var errs []error
 	if o.Workers < 0 {
 		errs = append(errs, fmt.Errorf("Workers %d must not be negative", o.Workers))
-	}
-	if o.ResyncPeriod < 0 {
-		errs = append(errs, fmt.Errorf("ResyncPeriod %v must not be negative", o.ResyncPeriod))
 	}
 	errs = append(errs, checkRetry(o.RetryIntervalStart, o.RetryIntervalMax, "RetryInterval"))
 	if o.CRDWait < 0 {
@@ -220,8 +237,8 @@ func (o SidecarOptions) Validate() error {
 	if o.Workers < 0 {
 		errs = append(errs, fmt.Errorf("Workers %d must not be negative", o.Workers))
 	}
-	if o.ResyncPeriod < 0 {
-		errs = append(errs, fmt.Errorf("ResyncPeriod %v must not be negative", o.ResyncPeriod))
+	if o.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("Timeout %v must not be negative (0: the driver's own bound)", o.Timeout))
 	}
 	if o.SnapshotNameUUIDLength < -1 || o.SnapshotNameUUIDLength > 32 {
 		errs = append(errs, fmt.Errorf("SnapshotNameUUIDLength %d must be -1 or between 1 and 32 (a UID has 32 hex digits)", o.SnapshotNameUUIDLength))
@@ -242,4 +259,18 @@ func checkRetry(start, max time.Duration, name string) error {
 		return fmt.Errorf("%sMax %v must not be below %sStart %v", name, max, name, start)
 	}
 	return nil
+}
+
+// checkClients reports the clients a constructor needs and lacks. They are
+// not part of Validate, which the flag helpers call before any client
+// exists.
+func checkClients(kube kubernetes.Interface, snap snapclient.Interface) error {
+	var errs []error
+	if kube == nil {
+		errs = append(errs, errors.New("kube client is nil"))
+	}
+	if snap == nil {
+		errs = append(errs, errors.New("SnapshotClient is nil: build one with snapclient.NewForConfig from the module github.com/kubernetes-csi/external-snapshotter/client/v8"))
+	}
+	return errors.Join(errs...)
 }

@@ -10,14 +10,15 @@ import (
 
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
+	snapinformersv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/informers/externalversions/volumesnapshot/v1"
 	snaplisters "github.com/kubernetes-csi/external-snapshotter/client/v8/listers/volumesnapshot/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/kube"
-	"github.com/csi-kit/sidecars/sharedcache"
 )
 
 // Sidecar is the CSI snapshotter of one driver: for the contents of its
@@ -29,74 +30,73 @@ type Sidecar struct {
 	kube kubernetes.Interface
 	snap snapclient.Interface
 	drv  Driver
-	rec  record.EventRecorder
+	once ctrl.Once
 
+	// Set by Run before the workers start.
+	rec         record.EventRecorder
 	vscLister   snaplisters.VolumeSnapshotContentLister
 	classLister snaplisters.VolumeSnapshotClassLister
-	queue       *queue
-	fresh       *fresh[*crdv1.VolumeSnapshotContent]
+	queue       *ctrl.Queue
+	rt          atomic.Pointer[ctrl.Runtime] // stored once the above are set
+
+	// fresh holds the contents this sidecar wrote, by ctrl.Fresh's rule.
+	fresh *ctrl.Fresh[*crdv1.VolumeSnapshotContent]
 
 	pollMu sync.Mutex
 	polls  map[string]int // readiness polls so far, per content
-
-	running sync.Mutex
-	synced  atomic.Bool
 }
 
-// NewSidecar checks opts; nothing starts until Run.
-func NewSidecar(opts SidecarOptions, kube kubernetes.Interface, snap snapclient.Interface, drv Driver) (*Sidecar, error) {
+// NewSidecar checks opts, the kube client and drv, reporting every
+// problem at once; nothing starts until Run. A drv that reports a lost
+// connection (WatchLoss, as *CSIDriver does) ends Run with that error.
+func NewSidecar(opts SidecarOptions, kube kubernetes.Interface, drv Driver) (*Sidecar, error) {
 	opts = opts.withDefaults()
-	if err := opts.Validate(); err != nil {
-		return nil, fmt.Errorf("csi-snapshotter: %w", err)
+	var noDriver error
+	if drv == nil {
+		noDriver = errors.New("driver is nil: use NewCSIDriver on the driver's connection")
 	}
-	if kube == nil || snap == nil || drv == nil {
-		return nil, errors.New("csi-snapshotter: kube client, snapshot client and driver are required")
-	}
-	rec := opts.Recorder
-	if rec == nil {
-		rec = &record.FakeRecorder{}
+	if err := errors.Join(opts.Validate(), checkClients(kube, opts.SnapshotClient), noDriver); err != nil {
+		return nil, fmt.Errorf("%s: %w", SidecarComponent, err)
 	}
 	s := &Sidecar{
-		opts: opts, kube: kube, snap: snap, drv: drv, rec: rec,
-		fresh: newFresh[*crdv1.VolumeSnapshotContent](),
+		opts: opts, kube: kube, snap: opts.SnapshotClient, drv: drv,
+		fresh: ctrl.NewFresh[*crdv1.VolumeSnapshotContent](),
 		polls: map[string]int{},
 	}
 	return s, nil
 }
 
 // Run checks the CRDs, starts the informers and workers and blocks until
-// ctx ends.
-func (s *Sidecar) Run(ctx context.Context) (err error) {
-	if !s.running.TryLock() {
-		return errors.New("csi-snapshotter: Run called twice")
+// ctx ends or the driver's connection is lost; it returns nil or the loss
+// (wrapping csiconn.ErrConnectionLost for a *CSIDriver). A Sidecar runs
+// once.
+func (s *Sidecar) Run(ctx context.Context) error {
+	if err := s.once.Begin(SidecarComponent); err != nil {
+		return err
 	}
 	logger := klog.FromContext(ctx).WithName(SidecarComponent).WithValues("driver", s.opts.DriverName)
 	ctx = klog.NewContext(ctx, logger)
-	if err := CheckCRDs(ctx, s.snap.Discovery(), 30*time.Second); err != nil {
+	if err := checkCRDs(ctx, s.snap.Discovery(), 30*time.Second); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	s.queue = newQueue("csi-snapshotter-content", s.opts.RetryIntervalStart, s.opts.RetryIntervalMax, s.syncKey)
-	defer s.queue.q.ShutDown()
-	sc, release, err := snapshotCache(s.opts.Cache, s.kube, s.snap, kube.StripForCache, SidecarComponent)
+	rt, err := ctrl.New(ctrl.Config{Name: SidecarComponent, Kube: s.kube, Snapshot: s.snap, Cache: s.opts.Cache,
+		Recorder: s.opts.Recorder, EventSource: SidecarComponent + " " + s.opts.DriverName, Driver: s.drv, Clock: s.opts.Clock})
 	if err != nil {
 		return err
 	}
-	defer release()
-	var handlers sharedcache.Handlers
-	defer handlers.RemoveAll()
-	defer cancel() // workers and informers stop before the deferred waits
-	vscFactory := sc.Snapshot
+	s.rec = rt.Recorder()
+	s.queue = rt.Queue(ctrl.QueueOptions{Name: "csi-snapshotter-content", Workers: s.opts.Workers,
+		RetryStart: s.opts.RetryIntervalStart, RetryMax: s.opts.RetryIntervalMax}, ctrl.ReconcileFunc(s.syncKey))
+	vscInf := rt.Cache().Snapshot.Snapshot().V1().VolumeSnapshotContents()
 	if s.opts.NodeName != "" {
-		vscFactory = nodeContentFactory(s.snap, s.opts.NodeName)
-		defer func() { cancel(); vscFactory.Shutdown() }()
+		var stop func()
+		vscInf, stop = s.nodeContents(ctx, rt)
+		defer stop()
 	}
-	vscInf := vscFactory.Snapshot().V1().VolumeSnapshotContents()
-	classInf := sc.Snapshot.Snapshot().V1().VolumeSnapshotClasses()
-	s.vscLister, s.classLister = vscInf.Lister(), classInf.Lister()
-	if err := handlers.Add(vscInf.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { s.enqueue(obj) },
+	s.vscLister = vscInf.Lister()
+	s.classLister = rt.Cache().Snapshot.Snapshot().V1().VolumeSnapshotClasses().Lister()
+	rt.Watch(vscInf.Informer(), cache.ResourceEventHandlerFuncs{
+		AddFunc: s.enqueue,
 		UpdateFunc: func(old, obj any) {
 			o, ok1 := old.(*crdv1.VolumeSnapshotContent)
 			n, ok2 := obj.(*crdv1.VolumeSnapshotContent)
@@ -105,64 +105,37 @@ func (s *Sidecar) Run(ctx context.Context) (err error) {
 			}
 		},
 		DeleteFunc: func(obj any) {
-			obj = kube.Unwrap(obj)
-			if vsc, ok := obj.(*crdv1.VolumeSnapshotContent); ok {
-				s.fresh.forget(vsc.Name)
+			if vsc, ok := kube.Unwrap(obj).(*crdv1.VolumeSnapshotContent); ok {
+				s.fresh.Forget(vsc.Name)
 				s.resetPolls(vsc.Name)
 			}
 		},
-	}, s.opts.ResyncPeriod); err != nil {
-		return err
-	}
-	_ = classInf.Informer()
-	// Volume group snapshots (group_sidecar.go): their own ctrl.Runtime on
-	// the same cache, beside this loop, stopped before the cache.
-	waitGroups, err := s.startGroups(ctx, sc, cancel)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, waitGroups()) }()
-	sc.Start()
-	if vscFactory != sc.Snapshot {
-		vscFactory.Start(ctx.Done())
-		if !cache.WaitForCacheSync(ctx.Done(), vscInf.Informer().HasSynced) && ctx.Err() == nil {
-			return errors.New("csi-snapshotter: the node's content informer did not sync")
+	}, s.opts.ResyncPeriod)
+	if s.groupsEnabled(ctx) {
+		if err := s.watchGroups(rt); err != nil {
+			return err
 		}
+		logger.Info("Volume group snapshots enabled")
 	}
-	if !sc.WaitForSync(ctx) || !cache.WaitForCacheSync(ctx.Done(), handlers.HasSynced) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return errors.New("csi-snapshotter: informer caches did not sync")
-	}
-	s.synced.Store(true)
-	logger.Info("CSI snapshotter started", "workers", s.opts.Workers, "node", s.opts.NodeName)
-	// A driver on a real connection reports its loss; Run then stops the
-	// workers and returns the error, as the other controllers do. The
-	// watcher hands its answer over a channel and is waited for: it may
-	// answer while ctx ends for another reason.
-	loss := make(chan error, 1)
-	if w, ok := s.drv.(lossWatcher); ok {
-		go func() {
-			err := w.WatchLoss(ctx)
-			if err != nil {
-				cancel()
-			}
-			loss <- err
-		}()
-	} else {
-		loss <- nil
-	}
-	s.queue.run(ctx, s.opts.Workers)
-	cancel()
-	lossErr := <-loss
+	s.rt.Store(rt)
+	err = rt.Run(ctx, func(context.Context) error {
+		logger.Info("CSI snapshotter started", "workers", s.opts.Workers, "node", s.opts.NodeName)
+		return nil
+	})
 	logger.Info("CSI snapshotter stopped")
-	return lossErr
+	return err
 }
 
-// lossWatcher is implemented by drivers that can report a lost connection.
-type lossWatcher interface {
-	WatchLoss(ctx context.Context) error
+// nodeContents starts the informer of the node's contents (see
+// nodeContentFactory) and has rt wait for it; stop ends it once rt.Run
+// has returned.
+func (s *Sidecar) nodeContents(ctx context.Context, rt *ctrl.Runtime) (snapinformersv1.VolumeSnapshotContentInformer, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	f := nodeContentFactory(s.snap, s.opts.NodeName)
+	inf := f.Snapshot().V1().VolumeSnapshotContents()
+	rt.WaitFor(inf.Informer().HasSynced)
+	f.Start(ctx.Done())
+	return inf, func() { cancel(); f.Shutdown() }
 }
 
 // handles reports whether vsc is for this sidecar's driver.
@@ -178,7 +151,7 @@ func (s *Sidecar) handles(vsc *crdv1.VolumeSnapshotContent) bool {
 
 func (s *Sidecar) enqueue(obj any) {
 	if vsc, ok := obj.(*crdv1.VolumeSnapshotContent); ok && s.handles(vsc) {
-		s.queue.add(vsc.Name)
+		s.queue.Add(vsc.Name)
 	}
 }
 
@@ -199,4 +172,12 @@ func (s *Sidecar) resetPolls(name string) {
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
 	delete(s.polls, name)
+}
+
+// call bounds one driver call by Timeout, when set.
+func (s *Sidecar) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.opts.Timeout > 0 {
+		return context.WithTimeout(ctx, s.opts.Timeout)
+	}
+	return ctx, func() {}
 }

@@ -15,22 +15,23 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/params"
 )
 
-func (s *Sidecar) syncKey(ctx context.Context, name string) (result, error) {
+func (s *Sidecar) syncKey(ctx context.Context, name string) (ctrl.Result, error) {
 	vsc, err := s.vscLister.Get(name)
 	if apierrors.IsNotFound(err) {
-		s.fresh.forget(name)
+		s.fresh.Forget(name)
 		s.resetPolls(name)
-		return result{}, nil
+		return ctrl.Result{}, nil
 	}
 	if err != nil {
-		return result{}, err
+		return ctrl.Result{}, err
 	}
-	vsc = s.fresh.latest(name, vsc)
+	vsc = s.fresh.Latest(name, vsc)
 	if !s.handles(vsc) {
-		return result{}, nil
+		return ctrl.Result{}, nil
 	}
 	return s.syncContent(ctx, vsc.DeepCopy())
 }
@@ -38,7 +39,7 @@ func (s *Sidecar) syncKey(ctx context.Context, name string) (result, error) {
 // syncContent takes the steps decideContent picks until none is left
 // (create, then delete, then release, for a content deleted while its
 // snapshot was being cut).
-func (s *Sidecar) syncContent(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (result, error) {
+func (s *Sidecar) syncContent(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (ctrl.Result, error) {
 	logger := klog.FromContext(ctx)
 	for range 4 {
 		act := decideContent(vsc)
@@ -46,10 +47,10 @@ func (s *Sidecar) syncContent(ctx context.Context, vsc *crdv1.VolumeSnapshotCont
 		var err error
 		switch act {
 		case actNone:
-			return result{}, nil
+			return ctrl.Result{}, nil
 		case actClearBeingCreated:
 			_, err = s.setBeingCreated(ctx, vsc, false)
-			return result{}, err
+			return ctrl.Result{}, err
 		case actCreate, actPoll:
 			var info SnapshotInfo
 			var next *crdv1.VolumeSnapshotContent
@@ -58,29 +59,29 @@ func (s *Sidecar) syncContent(ctx context.Context, vsc *crdv1.VolumeSnapshotCont
 				var ce *csiError
 				if vsc.DeletionTimestamp != nil && shouldRelease(vsc) && errors.As(err, &ce) && classify(ce.err) != csiconn.Transient {
 					// The driver refused for good: nothing was cut.
-					return result{}, s.release(ctx, s.fresh.latest(vsc.Name, vsc))
+					return ctrl.Result{}, s.release(ctx, s.fresh.Latest(vsc.Name, vsc))
 				}
-				return result{}, err
+				return ctrl.Result{}, err
 			}
 			vsc = next
 			if vsc.DeletionTimestamp != nil {
 				continue
 			}
 			if !info.Ready {
-				return result{after: s.nextPoll(vsc.Name)}, nil
+				return ctrl.Result{RequeueAfter: s.nextPoll(vsc.Name)}, nil
 			}
 			s.resetPolls(vsc.Name)
-			return result{}, nil
+			return ctrl.Result{}, nil
 		case actDelete:
 			if err := s.deleteBackend(ctx, vsc); err != nil {
-				return result{}, err
+				return ctrl.Result{}, err
 			}
 			fallthrough
 		case actRelease:
-			return result{}, s.release(ctx, vsc)
+			return ctrl.Result{}, s.release(ctx, vsc)
 		}
 	}
-	return result{}, nil
+	return ctrl.Result{}, nil
 }
 
 // cut calls CreateSnapshot (or, for a pre-provisioned content,
@@ -104,7 +105,7 @@ func (s *Sidecar) cut(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, sta
 		if err != nil {
 			return vsc, info, fmt.Errorf("updating status of content %s: %w", vsc.Name, err)
 		}
-		s.fresh.remember(vsc.Name, updated)
+		s.fresh.Remember(vsc.Name, updated)
 		vsc = updated.DeepCopy()
 	}
 	if _, ok := vsc.Annotations[AnnBeingCreated]; ok {
@@ -150,7 +151,9 @@ func (s *Sidecar) create(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) 
 		return SnapshotInfo{}, err
 	}
 	name := SnapshotName(s.opts.SnapshotNamePrefix, ref.UID, s.opts.SnapshotNameUUIDLength)
-	info, err := s.drv.CreateSnapshot(ctx, name, *vsc.Spec.Source.VolumeHandle, p, secrets)
+	callCtx, cancel := s.call(ctx)
+	defer cancel()
+	info, err := s.drv.CreateSnapshot(callCtx, name, *vsc.Spec.Source.VolumeHandle, p, secrets)
 	if err != nil {
 		return info, &csiError{err}
 	}
@@ -176,7 +179,9 @@ func (s *Sidecar) pollStatic(ctx context.Context, vsc *crdv1.VolumeSnapshotConte
 			return SnapshotInfo{}, err
 		}
 	}
-	info, err := s.drv.SnapshotStatus(ctx, handle, secrets)
+	callCtx, cancel := s.call(ctx)
+	defer cancel()
+	info, err := s.drv.SnapshotStatus(callCtx, handle, secrets)
 	if err != nil {
 		return info, err
 	}
@@ -253,7 +258,7 @@ func (s *Sidecar) createFailed(ctx context.Context, vsc *crdv1.VolumeSnapshotCon
 		st.ReadyToUse = ptr(false)
 		if updated, perr := s.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
 			contentStatusPatch(st), metav1.PatchOptions{}, "status"); perr == nil {
-			s.fresh.remember(vsc.Name, updated)
+			s.fresh.Remember(vsc.Name, updated)
 		}
 	}
 	return err
@@ -277,7 +282,7 @@ func (s *Sidecar) setBeingCreated(ctx context.Context, vsc *crdv1.VolumeSnapshot
 	if err != nil {
 		return vsc, fmt.Errorf("updating annotation %s of content %s: %w", AnnBeingCreated, vsc.Name, err)
 	}
-	s.fresh.remember(vsc.Name, updated)
+	s.fresh.Remember(vsc.Name, updated)
 	return updated.DeepCopy(), nil
 }
 
@@ -292,7 +297,9 @@ func (s *Sidecar) deleteBackend(ctx context.Context, vsc *crdv1.VolumeSnapshotCo
 		s.rec.Event(vsc, v1.EventTypeWarning, ReasonSnapshotDeleteError, "Failed to get snapshot credentials")
 		return err
 	}
-	if err := s.drv.DeleteSnapshot(ctx, handle, secrets); err != nil && csiconn.Code(err) != codes.NotFound {
+	callCtx, cancel := s.call(ctx)
+	defer cancel()
+	if err := s.drv.DeleteSnapshot(callCtx, handle, secrets); err != nil && csiconn.Code(err) != codes.NotFound {
 		s.rec.Event(vsc, v1.EventTypeWarning, ReasonSnapshotDeleteError, "Failed to delete snapshot")
 		return fmt.Errorf("failed to delete snapshot %s: %w", handle, err)
 	}

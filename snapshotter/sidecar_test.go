@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapfake "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned/fake"
@@ -56,7 +57,7 @@ func fakeSidecar(t *testing.T, drv Driver, vsc *crdv1.VolumeSnapshotContent, kub
 	gold := mkClass("gold", "drv", "")
 	sc := snapfake.NewSimpleClientset(vsc, gold)
 	rec := record.NewFakeRecorder(10)
-	s, err := NewSidecar(SidecarOptions{DriverName: "drv", Recorder: rec}, kubefake.NewSimpleClientset(kubeObjs...), sc, drv)
+	s, err := NewSidecar(SidecarOptions{SnapshotClient: sc, DriverName: "drv"}, kubefake.NewSimpleClientset(kubeObjs...), drv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +65,7 @@ func fakeSidecar(t *testing.T, drv Driver, vsc *crdv1.VolumeSnapshotContent, kub
 	classIdx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, nil)
 	_ = vscIdx.Add(vsc)
 	_ = classIdx.Add(gold)
+	s.rec = rec // Run sets the runtime's; these tests call the syncs directly
 	s.vscLister = snaplisters.NewVolumeSnapshotContentLister(vscIdx)
 	s.classLister = snaplisters.NewVolumeSnapshotClassLister(classIdx)
 	sc.ClearActions()
@@ -145,12 +147,35 @@ func TestSidecarSyncContent(t *testing.T) {
 			if got := events(rec); !strings.HasPrefix(got, tc.wantEvent) || tc.wantEvent == "" && got != "" {
 				t.Errorf("events = %q, want %q", got, tc.wantEvent)
 			}
-			if (res.after > 0) != tc.requeue {
-				t.Errorf("requeue after %v, want requeue %v", res.after, tc.requeue)
+			if (res.RequeueAfter > 0) != tc.requeue {
+				t.Errorf("requeue after %v, want requeue %v", res.RequeueAfter, tc.requeue)
 			}
 			if tc.name == "1-4 valid secret" && tc.drv.secrets["k"] != "v" {
 				t.Errorf("secrets passed = %v", tc.drv.secrets)
 			}
 		})
+	}
+}
+
+// waitingDriver's CreateSnapshot returns only when its context ends.
+type waitingDriver struct{ scriptDriver }
+
+func (d *waitingDriver) CreateSnapshot(ctx context.Context, _, _ string, _, _ map[string]string) (SnapshotInfo, error) {
+	<-ctx.Done()
+	return SnapshotInfo{}, status.FromContextError(ctx.Err()).Err()
+}
+
+// SidecarOptions.Timeout bounds a driver call that never answers; the
+// answer is a transient error, so the content is marked being created.
+func TestSidecarTimeoutBoundsDriverCalls(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	s, sc, _ := fakeSidecar(t, &waitingDriver{}, dynContent())
+	s.opts.Timeout = 50 * time.Millisecond
+	_, err := s.syncContent(ctx, dynContent())
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("syncContent = %v, want the call's deadline", err)
+	}
+	if got := actionsOf(sc.Actions()); !strings.HasPrefix(got, "patch volumesnapshotcontents,") {
+		t.Errorf("actions = %q, want the being-created annotation first", got)
 	}
 }

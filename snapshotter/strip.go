@@ -1,16 +1,10 @@
 package snapshotter
 
 import (
-	"fmt"
-
-	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/csi-kit/sidecars/internal/kube"
-	"github.com/csi-kit/sidecars/sharedcache"
 )
 
 // stripCoreObject keeps only what the controller reads of PVCs and PVs:
@@ -51,18 +45,4 @@ func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
 		Finalizers: m.Finalizers, DeletionTimestamp: m.DeletionTimestamp, CreationTimestamp: m.CreationTimestamp,
 	}
-}
-
-// snapshotCache is the cache a snapshot component uses: the shared one from
-// its options, else a private one over its clients with transform (release
-// shuts it down). The shared one must have snapshot informers.
-func snapshotCache(shared *sharedcache.Cache, kube kubernetes.Interface, snap snapclient.Interface, transform cache.TransformFunc, component string) (c *sharedcache.Cache, release func(), err error) {
-	if shared == nil {
-		c = sharedcache.NewWithTransform(kube, snap, transform)
-		return c, c.Shutdown, nil
-	}
-	if shared.Snapshot == nil {
-		return nil, nil, fmt.Errorf("%s: Options.Cache has no snapshot informers: create it with a snapshot client", component)
-	}
-	return shared, func() {}, nil
 }

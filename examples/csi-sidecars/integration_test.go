@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	// The snapshotter package adds its types to client-go's global scheme
 	// in its first NewController/NewSidecar; do it now, before the tests'
 	// clients decode with that scheme from other goroutines.
-	if _, err := snapshotter.NewController(snapshotter.ControllerOptions{}, kubefake.NewClientset(), snapfake.NewSimpleClientset()); err != nil {
+	if _, err := snapshotter.NewController(snapshotter.ControllerOptions{SnapshotClient: snapfake.NewSimpleClientset()}, kubefake.NewClientset()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

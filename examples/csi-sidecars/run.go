@@ -130,8 +130,8 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		}
 		defer stop()
 		o := f.side
-		o.DriverName, o.Recorder, o.Cache = conn.DriverName(), rec, shared
-		s, err := snapshotter.NewSidecar(o, env.Kube, snap, drv)
+		o.DriverName, o.Recorder, o.Cache, o.SnapshotClient = conn.DriverName(), rec, shared, snap
+		s, err := snapshotter.NewSidecar(o, env.Kube, drv)
 		if err != nil {
 			return err
 		}
@@ -144,8 +144,8 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		}
 		defer stop()
 		o := f.ctl
-		o.Recorder, o.Registerer, o.Cache = rec, cmdutil.LegacyRegisterer{}, shared
-		c, err := snapshotter.NewController(o, env.Kube, snap)
+		o.Recorder, o.Registerer, o.Cache, o.SnapshotClient = rec, cmdutil.LegacyRegisterer{}, shared, snap
+		c, err := snapshotter.NewController(o, env.Kube)
 		if err != nil {
 			return err
 		}

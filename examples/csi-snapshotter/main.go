@@ -51,7 +51,8 @@ func main() {
 			opts := f.Options
 			opts.DriverName = name
 			opts.Recorder = rec
-			s, err := snapshotter.NewSidecar(opts, env.Kube, snap, drv)
+			opts.SnapshotClient = snap
+			s, err := snapshotter.NewSidecar(opts, env.Kube, drv)
 			if err != nil {
 				return err
 			}

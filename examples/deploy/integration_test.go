@@ -357,7 +357,7 @@ func TestSnapshotRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{Recorder: ctlRec}, ctlKube, snapclient.NewForConfigOrDie(ctlCfg))
+	ctl, err := snapshotter.NewController(snapshotter.ControllerOptions{SnapshotClient: snapclient.NewForConfigOrDie(ctlCfg), Recorder: ctlRec}, ctlKube)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestSnapshotRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{DriverName: w.conn.DriverName(), Recorder: sideRec}, sideKube, snapclient.NewForConfigOrDie(sideCfg), drv)
+	side, err := snapshotter.NewSidecar(snapshotter.SidecarOptions{SnapshotClient: snapclient.NewForConfigOrDie(sideCfg), DriverName: w.conn.DriverName(), Recorder: sideRec}, sideKube, drv)
 	if err != nil {
 		t.Fatal(err)
 	}

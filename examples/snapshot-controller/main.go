@@ -46,7 +46,8 @@ func main() {
 			opts := f.Options
 			opts.Recorder = rec
 			opts.Registerer = cmdutil.LegacyRegisterer{}
-			c, err := snapshotter.NewController(opts, env.Kube, snap)
+			opts.SnapshotClient = snap
+			c, err := snapshotter.NewController(opts, env.Kube)
 			if err != nil {
 				return err
 			}

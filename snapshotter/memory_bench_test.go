@@ -61,7 +61,7 @@ func BenchmarkControllerCache(b *testing.B) {
 		heap0, rss0 := memNow()
 		var writes benchutil.Writes
 		cfg := writes.Wrap(kube.WithBudget(cp.Config(), kube.DefaultQPS, kube.DefaultBurst))
-		c, err := NewController(ControllerOptions{}, kubernetes.NewForConfigOrDie(cfg), snapclient.NewForConfigOrDie(cfg))
+		c, err := NewController(ControllerOptions{SnapshotClient: snapclient.NewForConfigOrDie(cfg)}, kubernetes.NewForConfigOrDie(cfg))
 		if err != nil {
 			b.Fatal(err)
 		}
