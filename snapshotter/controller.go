@@ -43,6 +43,8 @@ type Controller struct {
 
 	nodeLister corelisters.NodeLister // with DistributedSnapshotting only
 
+	groups *groupPart // volume group snapshots; nil when off (group_controller.go)
+
 	vsQueue  *queue
 	vscQueue *queue
 	freshVS  *fresh[*crdv1.VolumeSnapshot]
@@ -159,6 +161,14 @@ func (c *Controller) Run(ctx context.Context) error {
 		_ = nodeInf.Informer()
 	}
 
+	// Volume group snapshots (group_controller*.go) run on a ctrl.Runtime
+	// of their own over the same cache, beside the queues below.
+	groupRT, err := c.groupRuntime(ctx, sc)
+	if err != nil {
+		return err
+	}
+	// End of the group part's setup.
+
 	sc.Start()
 	logger.V(2).Info("Waiting for informer caches to sync")
 	if !sc.WaitForSync(ctx) || !cache.WaitForCacheSync(ctx.Done(), handlers.HasSynced) {
@@ -173,9 +183,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); c.vsQueue.run(ctx, c.opts.Workers) }()
 	go func() { defer wg.Done(); c.vscQueue.run(ctx, c.opts.Workers) }()
+	var groupErr error // the group part's runtime; an error ends the controller
+	if groupRT != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); groupErr = groupRT.Run(ctx, nil); cancel() }()
+	}
 	wg.Wait()
 	logger.Info("Snapshot controller stopped")
-	return nil
+	return groupErr
 }
 
 func (c *Controller) enqueueSnapshot(obj any) {
@@ -251,7 +266,7 @@ func (c *Controller) pvcChanged(obj any) {
 
 func snapshotBySource(obj any) ([]string, error) {
 	vs, ok := obj.(*crdv1.VolumeSnapshot)
-	if !ok || !isDynamic(vs) {
+	if !ok || !isDynamic(vs) || isGroupMember(vs) {
 		return nil, nil
 	}
 	return []string{vs.Namespace + "/" + *vs.Spec.Source.PersistentVolumeClaimName}, nil

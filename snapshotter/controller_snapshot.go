@@ -47,6 +47,9 @@ func (c *Controller) syncSnapshot(ctx context.Context, vs *crdv1.VolumeSnapshot)
 	if vs.DeletionTimestamp != nil {
 		return result{}, c.deleteSnapshot(ctx, vs)
 	}
+	if isGroupMember(vs) { // the group part cut it (group_controller_members.go)
+		return c.syncMemberSnapshot(ctx, vs)
+	}
 	pvcName, contentName, p := snapshotSource(vs)
 	if p != nil {
 		return result{}, c.reportProblem(ctx, vs, p, true)

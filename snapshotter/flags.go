@@ -39,6 +39,9 @@ func RegisterControllerFlags(fs *flag.FlagSet, f *ControllerFlags) {
 func (f *ControllerFlags) Check() error {
 	f.Options.PreventVolumeModeConversion = &f.PreventModeConversion
 	f.Options.DisableNormalEvents = !f.NormalEvents
+	if on, set := f.FeatureGates["CSIVolumeGroupSnapshot"]; set { // GA upstream: on unless turned off
+		f.Options.DisableVolumeGroupSnapshots = !on
+	}
 	return f.Options.withDefaults().Validate()
 }
 
@@ -94,7 +97,8 @@ func (f *SidecarFlags) Check(leaderElection bool) error {
 }
 
 // FeatureGates holds --feature-gates. Known gates: CSIVolumeGroupSnapshot
-// (accepted; group snapshots are not implemented) and
+// (default true; =false sets ControllerOptions.DisableVolumeGroupSnapshots
+// in the snapshot-controller; the csi-snapshotter accepts it) and
 // ReleaseLeaderElectionOnExit (accepted; the lease is always released on
 // shutdown here).
 type FeatureGates map[string]bool
