@@ -70,7 +70,7 @@ func TestGroupSource(t *testing.T) {
 	}
 }
 
-func TestMemberNamesAndMembership(t *testing.T) {
+func TestGroupMemberNames(t *testing.T) {
 	id := memberID("uid-1", "vol-1")
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) || id == memberID("uid-1", "vol-2") || id == memberID("uid-2", "vol-1") {
 		t.Errorf("memberID = %q: want 64 hex digits, distinct per group and volume", id)
@@ -268,7 +268,7 @@ func TestMirrorGroupStatus(t *testing.T) {
 	}
 }
 
-func TestMembers(t *testing.T) {
+func TestGroupMembers(t *testing.T) {
 	vgs := group()
 	due := func(c *groupv1.VolumeGroupSnapshotContent) {
 		c.Status = &groupv1.VolumeGroupSnapshotContentStatus{VolumeGroupSnapshotHandle: ptr("gh"),
@@ -345,7 +345,7 @@ func TestDecideGroupDeletion(t *testing.T) {
 	}
 }
 
-func TestMemberDeletion(t *testing.T) {
+func TestGroupMemberDeletion(t *testing.T) {
 	vs := memberSnapshot(group(), groupv1.VolumeSnapshotInfo{VolumeHandle: "h"}, nil)
 	for _, tc := range []struct {
 		name        string
