@@ -322,7 +322,9 @@ func TestDecideGroupDeletion(t *testing.T) {
 	}
 	vgs := group(deleting)
 	retain := func(c *groupv1.VolumeGroupSnapshotContent) { c.Spec.DeletionPolicy = crdv1.VolumeSnapshotContentRetain }
-	marked := func(c *groupv1.VolumeGroupSnapshotContent) { c.Annotations = map[string]string{AnnGroupBeingDeleted: annYes} }
+	marked := func(c *groupv1.VolumeGroupSnapshotContent) {
+		c.Annotations = map[string]string{AnnGroupBeingDeleted: annYes}
+	}
 	gone := func(c *groupv1.VolumeGroupSnapshotContent) { c.DeletionTimestamp = &metav1.Time{Time: time.Unix(2, 0)} }
 	for _, tc := range []struct {
 		name      string
