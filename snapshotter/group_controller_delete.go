@@ -34,7 +34,8 @@ func (c *Controller) deleteGroup(ctx context.Context, vgs *groupv1.VolumeGroupSn
 	for _, m := range members {
 		items, _ := c.pvcIndex.ByIndex(indexByRestore, m.Namespace+"/"+m.Name)
 		for _, it := range items {
-			if pvc, ok := it.(*v1.PersistentVolumeClaim); ok && restoresFrom(pvc, m.Name) {
+			// A claim being deleted restores nothing any more.
+			if pvc, ok := it.(*v1.PersistentVolumeClaim); ok && pvc.DeletionTimestamp == nil && restoresFrom(pvc, m.Name) {
 				restoring = m.Name
 			}
 		}

@@ -523,3 +523,59 @@ func TestGroupDisabled(t *testing.T) {
 		t.Errorf("group content while disabled: %v", err)
 	}
 }
+
+// A Pending claim restored from a member holds the group's deletion back
+// (SnapshotDeletePending on the group); once the claim is gone, it goes on.
+func TestGroupDeleteWaitsForRestore(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	vgs, vgsc, members := readyGroup(t, e, crdv1.VolumeSnapshotContentRetain)
+	group := crdv1.GroupName
+	restore := &v1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "restore", Namespace: e.ns},
+		Spec: v1.PersistentVolumeClaimSpec{
+			AccessModes:      []v1.PersistentVolumeAccessMode{v1.ReadWriteOnce},
+			Resources:        v1.VolumeResourceRequirements{Requests: v1.ResourceList{v1.ResourceStorage: *members[0].Status.RestoreSize}},
+			StorageClassName: ptr(e.ns + "-no-such-class"),
+			DataSource:       &v1.TypedLocalObjectReference{APIGroup: &group, Kind: "VolumeSnapshot", Name: members[0].Name},
+		},
+	}
+	if _, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Create(e.ctx, restore, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually.Require(t, groupWait, "restore claim Pending", func(ctx context.Context) error {
+		pvc, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Get(ctx, "restore", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if pvc.Status.Phase != v1.ClaimPending {
+			return fmt.Errorf("phase %q", pvc.Status.Phase)
+		}
+		return nil
+	})
+	if err := e.snap.GroupsnapshotV1().VolumeGroupSnapshots(e.ns).Delete(e.ctx, vgs.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.groupEvent("group", ReasonSnapshotDeletePending, "Snapshot "+e.ns+"/"+members[0].Name+" belonging to VolumeGroupSnapshot "+e.ns+"/group is being used to restore a PVC")
+	got, err := e.getGroupContent(vgsc.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Annotations[AnnGroupBeingDeleted] != "" {
+		t.Errorf("group content marked being deleted while a member is restored from")
+	}
+	for _, m := range members {
+		if vs, err := e.getVS(m.Name); err != nil || vs.DeletionTimestamp != nil {
+			t.Errorf("member %s deleted while a member is restored from (%v)", m.Name, err)
+		}
+	}
+
+	if err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Delete(e.ctx, "restore", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually.Require(t, groupWait, "group gone once the restore is", func(context.Context) error {
+		if _, err := e.getGroup(vgs.Name); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("group still there (%v)", err)
+		}
+		return nil
+	})
+}
