@@ -146,7 +146,10 @@ func (c *Controller) watchGroups(rt *ctrl.Runtime) error {
 	// A member that changes or goes may move its group's deletion on.
 	rt.Watch(vsInf.Informer(), cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(_, obj any) { g.memberChanged(obj) },
-		DeleteFunc: g.memberChanged,
+		DeleteFunc: g.memberGone,
+	}, 0)
+	rt.Watch(sc.Snapshot.Snapshot().V1().VolumeSnapshotContents().Informer(), cache.ResourceEventHandlerFuncs{
+		DeleteFunc: g.memberContentGone,
 	}, 0)
 	// A restore from a member that ends may unblock its group's deletion.
 	rt.Watch(pvcInf.Informer(), cache.ResourceEventHandlerFuncs{
@@ -198,6 +201,19 @@ func (g *groupPart) memberChanged(obj any) {
 	}
 	if name, _, ok := groupOf(vs); ok {
 		g.vgsQueue.Add(vs.Namespace + "/" + name)
+	}
+}
+
+func (g *groupPart) memberGone(obj any) {
+	if vs, ok := kube.Unwrap(obj).(*crdv1.VolumeSnapshot); ok {
+		g.freshVS.Forget(key(vs))
+		g.memberChanged(vs)
+	}
+}
+
+func (g *groupPart) memberContentGone(obj any) {
+	if vsc, ok := kube.Unwrap(obj).(*crdv1.VolumeSnapshotContent); ok {
+		g.freshVSC.Forget(vsc.Name)
 	}
 }
 

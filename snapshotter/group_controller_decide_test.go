@@ -13,6 +13,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	clienttesting "k8s.io/client-go/testing"
 )
 
 func group(mut ...func(*groupv1.VolumeGroupSnapshot)) *groupv1.VolumeGroupSnapshot {
@@ -396,6 +398,30 @@ func TestGroupFeatureGateFlag(t *testing.T) {
 		}
 		if f.Options.DisableVolumeGroupSnapshots != tc.want {
 			t.Errorf("%v: DisableVolumeGroupSnapshots = %v, want %v", tc.args, f.Options.DisableVolumeGroupSnapshots, tc.want)
+		}
+	}
+}
+
+func TestGroupCRDsMissing(t *testing.T) {
+	served := func(names ...string) *fakediscovery.FakeDiscovery {
+		list := &metav1.APIResourceList{GroupVersion: groupv1.SchemeGroupVersion.String()}
+		for _, n := range names {
+			list.APIResources = append(list.APIResources, metav1.APIResource{Name: n})
+		}
+		return &fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{Resources: []*metav1.APIResourceList{list}}}
+	}
+	for _, tc := range []struct {
+		name string
+		disc *fakediscovery.FakeDiscovery
+		want []string
+	}{
+		{"all served", served("volumegroupsnapshots", "volumegroupsnapshotcontents", "volumegroupsnapshotclasses"), nil},
+		{"classes missing", served("volumegroupsnapshots", "volumegroupsnapshotcontents"), []string{"volumegroupsnapshotclasses"}},
+		{"group version not served", &fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}, []string{"volumegroupsnapshots", "volumegroupsnapshotcontents", "volumegroupsnapshotclasses"}},
+	} {
+		got, err := groupCRDsMissing(tc.disc)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: groupCRDsMissing = %v, %v; want %v", tc.name, got, err, tc.want)
 		}
 	}
 }
