@@ -114,9 +114,9 @@ func groupBindPatch(vgs *groupv1.VolumeGroupSnapshot, vgsc *groupv1.VolumeGroupS
 	return setUID, setClass, addFinalizer
 }
 
-// IsDefaultGroupClass reports whether class carries the default group
+// isDefaultGroupClass reports whether class carries the default group
 // class annotation with exactly the value "true".
-func IsDefaultGroupClass(class *groupv1.VolumeGroupSnapshotClass) bool {
+func isDefaultGroupClass(class *groupv1.VolumeGroupSnapshotClass) bool {
 	return class.Annotations[AnnDefaultGroupClass] == "true"
 }
 
@@ -124,7 +124,7 @@ func IsDefaultGroupClass(class *groupv1.VolumeGroupSnapshotClass) bool {
 func chooseDefaultGroupClass(classes []*groupv1.VolumeGroupSnapshotClass, driver string) (string, error) {
 	var names []string
 	for _, c := range classes {
-		if IsDefaultGroupClass(c) && c.Driver == driver {
+		if isDefaultGroupClass(c) && c.Driver == driver {
 			names = append(names, c.Name)
 		}
 	}
