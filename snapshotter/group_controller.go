@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	groupv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumegroupsnapshot/v1"
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
@@ -11,6 +12,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -56,18 +58,28 @@ const (
 // groupRuntime returns the runtime of the group part over the cache sc,
 // or nil when group snapshots are off: ControllerOptions.
 // DisableVolumeGroupSnapshots is set, or the group CRDs are not served
-// (a warning, as upstream: the snapshot part runs on).
+// (a warning, as upstream: the snapshot part runs on). Discovery errors
+// are retried for up to ControllerOptions.CRDWait; if they last, groups
+// are off with a warning too.
 func (c *Controller) groupRuntime(ctx context.Context, sc *sharedcache.Cache) (*ctrl.Runtime, error) {
 	logger := klog.FromContext(ctx)
 	if c.opts.DisableVolumeGroupSnapshots {
 		logger.V(2).Info("Volume group snapshots disabled by the options")
 		return nil, nil
 	}
-	missing, err := groupCRDsMissing(c.snap.Discovery())
-	if err != nil {
-		return nil, fmt.Errorf("snapshot controller: checking for the VolumeGroupSnapshot CRDs: %w", err)
-	}
-	if len(missing) > 0 {
+	var missing []string
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, max(c.opts.CRDWait, time.Millisecond), true, func(context.Context) (bool, error) {
+		missing, lastErr = groupCRDsMissing(c.snap.Discovery())
+		return lastErr == nil, nil
+	})
+	switch {
+	case ctx.Err() != nil:
+		return nil, nil // Run is ending
+	case err != nil:
+		logger.Info("WARNING: cannot tell whether the VolumeGroupSnapshot CRDs are served; volume group snapshots are disabled until the controller restarts", "err", lastErr)
+		return nil, nil
+	case len(missing) > 0:
 		logger.Info("WARNING: VolumeGroupSnapshot CRDs are not served; volume group snapshots are disabled. "+CRDHint, "missing", missing)
 		return nil, nil
 	}
