@@ -52,6 +52,8 @@ type Controller struct {
 	freshVSC *ctrl.Fresh[*crdv1.VolumeSnapshotContent]
 	freshPVC *ctrl.Fresh[*v1.PersistentVolumeClaim]
 	pvcLocks ctrl.KeyLocks
+
+	groups *groupPart // volume group snapshots; nil when off (group_controller.go)
 }
 
 const (
@@ -104,6 +106,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	q.Name = "snapshot-controller-content"
 	c.vscQueue = rt.Queue(q, ctrl.ReconcileFunc(c.syncContentKey))
 	c.wire(rt)
+	if c.groupsEnabled(ctx) {
+		if err := c.watchGroups(rt); err != nil {
+			return err
+		}
+	}
 	c.rt.Store(rt)
 	err = rt.Run(ctx, func(context.Context) error {
 		logger.Info("Snapshot controller started", "workers", c.opts.Workers)
@@ -221,7 +228,7 @@ func (c *Controller) pvcChanged(obj any) {
 
 func snapshotBySource(obj any) ([]string, error) {
 	vs, ok := obj.(*crdv1.VolumeSnapshot)
-	if !ok || !isDynamic(vs) {
+	if !ok || !isDynamic(vs) || isGroupMember(vs) {
 		return nil, nil
 	}
 	return []string{vs.Namespace + "/" + *vs.Spec.Source.PersistentVolumeClaimName}, nil

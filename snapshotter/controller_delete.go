@@ -21,6 +21,12 @@ import (
 // releases the source PVC and removes the finalizers that may go.
 func (c *Controller) deleteSnapshot(ctx context.Context, vs *crdv1.VolumeSnapshot) error {
 	c.metrics.start(opDelete, vs.UID, driverUnknown, typeOf(vs), c.opts.Clock.Now())
+	if isGroupMember(vs) || slices.Contains(vs.Finalizers, FinalizerSnapshotInGroup) {
+		var err error
+		if vs, err = c.releaseMember(ctx, vs); err != nil { // group_controller_members.go
+			return err
+		}
+	}
 	vsc, err := c.content(contentNameOf(vs))
 	if err != nil {
 		return err

@@ -48,6 +48,9 @@ func (c *Controller) syncSnapshot(ctx context.Context, vs *crdv1.VolumeSnapshot)
 	if vs.DeletionTimestamp != nil {
 		return ctrl.Result{}, c.deleteSnapshot(ctx, vs)
 	}
+	if isGroupMember(vs) { // the group part cut it (group_controller_members.go)
+		return c.syncMemberSnapshot(ctx, vs)
+	}
 	pvcName, contentName, p := snapshotSource(vs)
 	if p != nil {
 		return ctrl.Result{}, c.reportProblem(ctx, vs, p, true)

@@ -8,7 +8,15 @@
 //     ones are bound both ways with the UID checked), picks the default
 //     VolumeSnapshotClass, keeps snapshot status and finalizers, protects
 //     the source PVC while its snapshot is being cut, and deletes contents
-//     under deletionPolicy Delete. It never talks to a CSI driver.
+//     under deletionPolicy Delete. It never talks to a CSI driver. It also
+//     handles VolumeGroupSnapshots (group_controller*.go): it creates the
+//     content of a dynamic group ("groupsnapcontent-<group UID>") from the
+//     PVCs its selector's matchLabels pick, binds pre-provisioned ones,
+//     creates the member VolumeSnapshots and contents once the sidecar has
+//     cut the group, mirrors the group status and deletes per policy. It
+//     is on by default; ControllerOptions.DisableVolumeGroupSnapshots
+//     turns it off, and it is off, with a warning, when the
+//     groupsnapshot.storage.k8s.io/v1 CRDs are not served.
 //   - Sidecar (NewSidecar) runs beside one CSI driver. For the contents of
 //     that driver it calls CreateSnapshot (with the snapshotter secret and,
 //     optionally, the extra create metadata), polls readiness, writes the
@@ -64,9 +72,9 @@
 //
 // # Caveats
 //
-//   - The common controller does not handle VolumeGroupSnapshots yet: only
-//     the sidecar's half of group snapshots is implemented.
 //   - A sidecar run per node (SidecarOptions.NodeName) does not handle
 //     group contents.
-//   - There is no conversion webhook.
+//   - Group snapshot selectors use matchLabels only (matchExpressions are
+//     ignored, as upstream). The members of a pre-provisioned group are not
+//     created (its content lists no member snapshots).
 package snapshotter

@@ -32,13 +32,16 @@ func RegisterControllerFlags(fs *flag.FlagSet, f *ControllerFlags) {
 	fs.BoolVar(&f.PreventModeConversion, "prevent-volume-mode-conversion", true, "Record the source volume mode in new contents, so a restore cannot change it unless allowed.")
 	fs.BoolVar(&f.NormalEvents, "normal-events", true, "Emit the Normal CreatingSnapshot, SnapshotCreated and SnapshotReady events (upstream always does; three event writes per snapshot). =false writes only Warning events.")
 	fs.BoolVar(&f.Options.DistributedSnapshotting, "enable-distributed-snapshotting", false, "Label each new content with the node its volume is pinned to (snapshot.storage.kubernetes.io/managed-by), for csi-snapshotters run per node with --node-deployment; watches Nodes.")
-	registerFeatureGates(fs, &f.FeatureGates)
+	registerFeatureGates(fs, &f.FeatureGates, " CSIVolumeGroupSnapshot (default true): =false leaves VolumeGroupSnapshots alone.")
 }
 
 // Check validates the parsed flags and completes f.Options.
 func (f *ControllerFlags) Check() error {
 	f.Options.PreventVolumeModeConversion = &f.PreventModeConversion
 	f.Options.DisableNormalEvents = !f.NormalEvents
+	if on, set := f.FeatureGates["CSIVolumeGroupSnapshot"]; set { // GA upstream: on unless turned off
+		f.Options.DisableVolumeGroupSnapshots = !on
+	}
 	return f.Options.withDefaults().Validate()
 }
 
@@ -62,7 +65,7 @@ func RegisterSidecarFlags(fs *flag.FlagSet, f *SidecarFlags) {
 	fs.DurationVar(&f.Options.RetryIntervalMax, "retry-interval-max", 5*time.Minute, "Maximum retry interval of a failed operation.")
 	fs.DurationVar(&f.Options.ResyncPeriod, "resync-period", 0, "Resync interval of the informers; 0 (the default here, upstream 15m) relies on watches alone.")
 	fs.BoolVar(&f.NodeDeployment, "node-deployment", false, "Run one sidecar per node (distributed snapshotting): handle only the contents labelled for the node named by env NODE_NAME; needs the controller's --enable-distributed-snapshotting and no --leader-election.")
-	registerFeatureGates(fs, &f.FeatureGates)
+	registerFeatureGates(fs, &f.FeatureGates, "")
 }
 
 // NodeNameEnv names the environment variable that gives a
@@ -98,16 +101,17 @@ func (f *SidecarFlags) Check(leaderElection bool) error {
 }
 
 // FeatureGates holds --feature-gates. Known gates: CSIVolumeGroupSnapshot
-// (GA, on by default; =false sets the sidecar's
-// DisableVolumeGroupSnapshots and is accepted by the controller) and
+// (default true; =false sets ControllerOptions.DisableVolumeGroupSnapshots
+// in the snapshot-controller and SidecarOptions.DisableVolumeGroupSnapshots
+// in the csi-snapshotter) and
 // ReleaseLeaderElectionOnExit (accepted; the lease is always released on
 // shutdown here).
 type FeatureGates map[string]bool
 
 var knownGates = []string{"CSIVolumeGroupSnapshot", "ReleaseLeaderElectionOnExit"}
 
-func registerFeatureGates(fs *flag.FlagSet, g *FeatureGates) {
-	fs.Var(g, "feature-gates", "Comma-separated Gate=true|false pairs. Known: "+strings.Join(knownGates, ", ")+".")
+func registerFeatureGates(fs *flag.FlagSet, g *FeatureGates, note string) {
+	fs.Var(g, "feature-gates", "Comma-separated Gate=true|false pairs. Known: "+strings.Join(knownGates, ", ")+"."+note)
 }
 
 func (g *FeatureGates) String() string {

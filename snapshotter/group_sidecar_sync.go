@@ -101,7 +101,7 @@ func (g *groupSidecar) cut(ctx context.Context, c *groupv1.VolumeGroupSnapshotCo
 		return c, info, g.createFailed(ctx, c, err, static)
 	}
 	if st := groupContentStatusFor(c, info, g.s.opts.Clock.Now()); st != nil {
-		updated, err := g.patchStatus(ctx, c.Name, groupStatusPatch(st))
+		updated, err := g.patchStatus(ctx, c.Name, groupContentStatusPatch(st))
 		if err != nil {
 			return c, info, fmt.Errorf("updating status of group content %s: %w", c.Name, err)
 		}
@@ -321,9 +321,9 @@ func (g *groupSidecar) patchStatus(ctx context.Context, name string, patch []byt
 	return updated.DeepCopy(), nil
 }
 
-// groupStatusPatch replaces the fields of st; an absent error is cleared
+// groupContentStatusPatch replaces the fields of st; an absent error is cleared
 // explicitly.
-func groupStatusPatch(st *groupv1.VolumeGroupSnapshotContentStatus) []byte {
+func groupContentStatusPatch(st *groupv1.VolumeGroupSnapshotContentStatus) []byte {
 	m := map[string]any{}
 	_ = json.Unmarshal(mustJSON(st), &m)
 	if st.Error == nil {

@@ -28,8 +28,9 @@ import (
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
-// groupClass creates a VolumeGroupSnapshotClass of the env's driver.
-func (e *env) groupClass(name string, policy crdv1.DeletionPolicy, params map[string]string) string {
+// groupClassWith creates a VolumeGroupSnapshotClass of the env's driver
+// with params.
+func (e *env) groupClassWith(name string, policy crdv1.DeletionPolicy, params map[string]string) string {
 	e.t.Helper()
 	c := &groupv1.VolumeGroupSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: e.ns + "-" + name}, Driver: e.driver, DeletionPolicy: policy, Parameters: params}
 	if _, err := e.snap.GroupsnapshotV1().VolumeGroupSnapshotClasses().Create(e.ctx, c, metav1.CreateOptions{}); err != nil {
@@ -76,10 +77,6 @@ func (e *env) groupContent(name string, policy crdv1.DeletionPolicy, class strin
 		e.t.Fatal(err)
 	}
 	return c
-}
-
-func (e *env) getGroupContent(name string) (*groupv1.VolumeGroupSnapshotContent, error) {
-	return e.snap.GroupsnapshotV1().VolumeGroupSnapshotContents().Get(e.ctx, name, metav1.GetOptions{})
 }
 
 func (e *env) waitGroupReady(name string) *groupv1.VolumeGroupSnapshotContent {
@@ -157,7 +154,7 @@ func TestGroupDynamicCreatedPolledAndDeleted(t *testing.T) {
 	if _, err := e.kube.CoreV1().Secrets(e.ns).Create(e.ctx, secret, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	class := e.groupClass("gold", crdv1.VolumeSnapshotContentDelete, map[string]string{
+	class := e.groupClassWith("gold", crdv1.VolumeSnapshotContentDelete, map[string]string{
 		"csi.storage.k8s.io/group-snapshotter-secret-name":      "${volumegroupsnapshot.name}-creds",
 		"csi.storage.k8s.io/group-snapshotter-secret-namespace": "${volumegroupsnapshot.namespace}",
 		"tier": "fast",
@@ -233,7 +230,7 @@ func TestGroupDynamicCreatedPolledAndDeleted(t *testing.T) {
 func TestGroupRetainKeepsTheBackend(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	vols := e.backendVolumes(2)
-	class := e.groupClass("keep", crdv1.VolumeSnapshotContentRetain, nil)
+	class := e.groupClassWith("keep", crdv1.VolumeSnapshotContentRetain, nil)
 	c := e.groupContent("kept", crdv1.VolumeSnapshotContentRetain, class, groupv1.VolumeGroupSnapshotContentSource{VolumeHandles: vols}, nil)
 	e.startSidecar(SidecarOptions{})
 	c = e.waitGroupReady(c.Name)
@@ -262,7 +259,7 @@ func TestGroupStaticReadWithGet(t *testing.T) {
 	if _, err := e.kube.CoreV1().Secrets(e.ns).Create(e.ctx, secret, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	class := e.groupClass("static", crdv1.VolumeSnapshotContentDelete, map[string]string{
+	class := e.groupClassWith("static", crdv1.VolumeSnapshotContentDelete, map[string]string{
 		"csi.storage.k8s.io/group-snapshotter-get-secret-name":      "get-creds",
 		"csi.storage.k8s.io/group-snapshotter-get-secret-namespace": e.ns,
 	})
@@ -294,7 +291,7 @@ func TestGroupStaticReadWithGet(t *testing.T) {
 func TestGroupDriverErrorGivesEventAndRetry(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	vols := e.backendVolumes(2)
-	class := e.groupClass("flaky", crdv1.VolumeSnapshotContentDelete, nil)
+	class := e.groupClassWith("flaky", crdv1.VolumeSnapshotContentDelete, nil)
 	e.drv.FailNext("CreateVolumeGroupSnapshot", codes.Internal, 1)
 	c := e.groupContent("flaky", crdv1.VolumeSnapshotContentDelete, class, groupv1.VolumeGroupSnapshotContentSource{VolumeHandles: vols}, nil)
 	e.startSidecar(SidecarOptions{})
@@ -317,7 +314,7 @@ func TestGroupDriverErrorGivesEventAndRetry(t *testing.T) {
 func TestGroupDisabledByOption(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	vols := e.backendVolumes(2)
-	class := e.groupClass("off", crdv1.VolumeSnapshotContentDelete, nil)
+	class := e.groupClassWith("off", crdv1.VolumeSnapshotContentDelete, nil)
 	c := e.groupContent("off", crdv1.VolumeSnapshotContentDelete, class, groupv1.VolumeGroupSnapshotContentSource{VolumeHandles: vols}, nil)
 	e.class("snap", crdv1.VolumeSnapshotContentDelete, false, nil)
 	snapClass := e.className("snap")

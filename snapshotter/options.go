@@ -76,6 +76,15 @@ type ControllerOptions struct {
 	// Clock drives status times, metrics, delays and backoff; nil means
 	// the real clock.
 	Clock clock.WithTicker
+	// DisableVolumeGroupSnapshots turns off VolumeGroupSnapshot handling
+	// (upstream --feature-gates=CSIVolumeGroupSnapshot=false). On by
+	// default; it is also off, with a warning, when the cluster does not
+	// serve the groupsnapshot.storage.k8s.io/v1 CRDs. The group part
+	// needs get, list, watch, update and patch on volumegroupsnapshots
+	// (and their status), create, delete and the same on
+	// volumegroupsnapshotcontents, and get, list and watch on
+	// volumegroupsnapshotclasses.
+	DisableVolumeGroupSnapshots bool
 }
 
 // SidecarOptions configures the CSI snapshotter sidecar of one driver.

@@ -131,6 +131,7 @@ func (f *flags) check() error {
 	c.Workers, c.RetryIntervalStart, c.RetryIntervalMax = f.snapWorkers, f.retryStart, f.retryMax
 	c.PreventVolumeModeConversion = &f.preventModeChange
 	c.DisableNormalEvents = p.DisableNormalEvents
+	c.DisableVolumeGroupSnapshots = !f.gates.On("CSIVolumeGroupSnapshot") // off here by default
 	if s.SnapshotNamePrefix == "" {
 		errs = append(errs, "--snapshot-name-prefix must not be empty")
 	}

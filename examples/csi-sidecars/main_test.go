@@ -76,6 +76,12 @@ func TestSharedDefaults(t *testing.T) {
 	if f.ctl.PreventVolumeModeConversion == nil || !*f.ctl.PreventVolumeModeConversion || f.prov.Options.AllowVolumeModeConversion {
 		t.Errorf("volume mode conversion should be prevented by default")
 	}
+	if !f.ctl.DisableVolumeGroupSnapshots {
+		t.Errorf("group snapshots should be off in the controller of csi-sidecars unless CSIVolumeGroupSnapshot=true")
+	}
+	if f := parse(t, "--feature-gates=CSIVolumeGroupSnapshot=true"); f.ctl.DisableVolumeGroupSnapshots {
+		t.Errorf("CSIVolumeGroupSnapshot=true should turn group snapshots on in the controller")
+	}
 }
 
 func TestRefusedFlags(t *testing.T) {

@@ -177,6 +177,11 @@ func TestRulesTheCodeNeeds(t *testing.T) {
 		{"rbac-csi-snapshotter.yaml", "ClusterRole", "groupsnapshot.storage.k8s.io", "volumegroupsnapshotcontents/status", []string{"patch"}},
 		{"rbac-csi-snapshotter.yaml", "ClusterRole", "groupsnapshot.storage.k8s.io", "volumegroupsnapshotclasses", []string{"get", "list", "watch"}},
 		{"rbac-snapshot-controller.yaml", "ClusterRole", "snapshot.storage.k8s.io", "volumesnapshotcontents", []string{"create", "delete"}},
+		{"rbac-snapshot-controller.yaml", "ClusterRole", "snapshot.storage.k8s.io", "volumesnapshots", []string{"create", "delete"}},
+		{"rbac-snapshot-controller.yaml", "ClusterRole", "snapshot.storage.k8s.io", "volumesnapshotcontents/status", []string{"patch"}},
+		{"rbac-snapshot-controller.yaml", "ClusterRole", "groupsnapshot.storage.k8s.io", "volumegroupsnapshotcontents", []string{"create", "patch", "delete"}},
+		{"rbac-snapshot-controller.yaml", "ClusterRole", "groupsnapshot.storage.k8s.io", "volumegroupsnapshots/status", []string{"patch"}},
+		{"rbac-csi-sidecars.yaml", "ClusterRole", "groupsnapshot.storage.k8s.io", "volumegroupsnapshots", []string{"get", "list", "watch", "patch"}},
 		{"rbac-csi-sidecars.yaml", "ClusterRole", "snapshot.storage.k8s.io", "volumesnapshots", []string{"update"}},
 		{"rbac-csi-sidecars.yaml", "Role", "", "secrets", []string{"get", "list", "create", "update", "delete"}},
 	} {
