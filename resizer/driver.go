@@ -30,8 +30,8 @@ type DriverCapabilities struct {
 	SingleNodeMultiWriter bool
 }
 
-// OfflineOnly reports a driver that cannot expand a volume in use.
-func (c DriverCapabilities) OfflineOnly() bool { return c.ExpandOffline && !c.ExpandOnline }
+// offlineOnly reports a driver that cannot expand a volume in use.
+func (c DriverCapabilities) offlineOnly() bool { return c.ExpandOffline && !c.ExpandOnline }
 
 // ExpandRequest is one ControllerExpandVolume call.
 type ExpandRequest struct {
@@ -132,10 +132,10 @@ func (d *csiDriver) ModifyVolume(ctx context.Context, req ModifyRequest) error {
 	return err
 }
 
-// VolumeCapability builds the capability sent with ControllerExpandVolume:
+// volumeCapability builds the capability sent with ControllerExpandVolume:
 // block for Block volumes, else mount with the PV's fsType and mount
 // options; the access mode follows the PV's access modes.
-func VolumeCapability(pv *v1.PersistentVolume, singleNodeMultiWriter bool) (*csi.VolumeCapability, error) {
+func volumeCapability(pv *v1.PersistentVolume, singleNodeMultiWriter bool) (*csi.VolumeCapability, error) {
 	mode, err := accessmodes.ToCSIAccessMode(pv.Spec.AccessModes, singleNodeMultiWriter)
 	if err != nil {
 		return nil, fmt.Errorf("PV %q: %w", pv.Name, err)

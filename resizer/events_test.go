@@ -36,7 +36,7 @@ func TestNormalEvents(t *testing.T) {
 			e.waitEvent(pvc.Name, resizer.EventResizeFailed, "")
 			var normal []string
 			for _, ev := range e.events(pvc.Name) {
-				if strings.HasPrefix(ev, resizer.EventResizing+": ") || strings.HasPrefix(ev, resizer.EventResizeSuccessful+": ") {
+				if strings.HasPrefix(ev, "Resizing"+": ") || strings.HasPrefix(ev, "VolumeResizeSuccessful"+": ") {
 					normal = append(normal, ev)
 				}
 			}

@@ -40,7 +40,7 @@ func TestNewValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.opts.Workers != 10 || r.opts.Timeout != DefaultTimeout || r.opts.RetryIntervalStart != DefaultRetryIntervalStart ||
-		r.opts.RetryIntervalMax != DefaultRetryIntervalMax || !*r.opts.HandleVolumeInUseError {
+		r.opts.RetryIntervalMax != DefaultRetryIntervalMax || r.opts.DisableVolumeInUseHandling {
 		t.Errorf("defaults not applied: %+v", r.opts)
 	}
 	if !r.trackPods() {
@@ -51,8 +51,7 @@ func TestNewValidates(t *testing.T) {
 	if r, _ := New(Options{}, fake.NewClientset(), online); r.trackPods() {
 		t.Error("an ONLINE driver needs no pod informer")
 	}
-	off := false
-	if r, _ := New(Options{HandleVolumeInUseError: &off}, fake.NewClientset(), ok); r.trackPods() {
+	if r, _ := New(Options{DisableVolumeInUseHandling: true}, fake.NewClientset(), ok); r.trackPods() {
 		t.Error("--handle-volume-inuse-error=false must turn tracking off")
 	}
 }

@@ -142,7 +142,7 @@ func TestPatchDataCarriesResourceVersion(t *testing.T) {
 	old := claim("2Gi", "1Gi", "", "")
 	old.ResourceVersion = "42"
 	updated := MarkExpanded(old, resource.MustParse("2Gi"), resource.MustParse("2Gi"), false, now)
-	data, err := PatchData(old, updated, v1.PersistentVolumeClaim{}, old.ResourceVersion)
+	data, err := patchData(old, updated, v1.PersistentVolumeClaim{}, old.ResourceVersion)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestPatchDataCarriesResourceVersion(t *testing.T) {
 	if !strings.Contains(string(data), `"allocatedResources"`) || strings.Contains(string(data), `"spec"`) {
 		t.Errorf("patch must carry the status and no spec: %s", data)
 	}
-	data, _ = PatchData(old, updated, v1.PersistentVolumeClaim{}, "")
+	data, _ = patchData(old, updated, v1.PersistentVolumeClaim{}, "")
 	if strings.Contains(string(data), "resourceVersion") {
 		t.Errorf("no precondition asked: %s", data)
 	}
@@ -204,7 +204,7 @@ func TestVolumeCapability(t *testing.T) {
 					pv.Spec.VolumeMode = &block
 				}
 			})
-			got, err := VolumeCapability(pv, tc.snmw)
+			got, err := volumeCapability(pv, tc.snmw)
 			if tc.err {
 				if err == nil {
 					t.Fatalf("want an error, got %v", got)
