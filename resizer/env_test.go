@@ -2,6 +2,7 @@ package resizer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/resizer"
+	"github.com/csi-kit/sidecars/testkit/eventually"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -202,22 +204,16 @@ func (e *env) pv(name string) *v1.PersistentVolume {
 	return pv
 }
 
-// eventually polls cond every 50ms until it holds or the timeout passes,
-// then fails with the last reason.
+// eventually fails the test unless cond holds within timeout; cond says
+// what it sees while it does not. The polling is testkit/eventually's.
 func (e *env) eventually(timeout time.Duration, what string, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var why string
-	for {
-		var ok bool
-		if ok, why = cond(); ok {
-			return
+	eventually.Require(e.t, timeout, what, func(context.Context) error {
+		if ok, why := cond(); !ok {
+			return errors.New(why)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // ourConds lists the resize and modify conditions of pvc, leaving out those
