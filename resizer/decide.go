@@ -146,7 +146,8 @@ func NeedsResize(pvc *v1.PersistentVolumeClaim) bool {
 	return s.Spec.Cmp(s.Capacity) > 0
 }
 
-// hasTrueCondition reports whether pvc has condition t with status True.
+// hasTrueCondition reports whether pvc has condition t with status True
+// (unlike hasConditionOfType, which takes any status).
 func hasTrueCondition(pvc *v1.PersistentVolumeClaim, t v1.PersistentVolumeClaimConditionType) bool {
 	for _, c := range pvc.Status.Conditions {
 		if c.Type == t && c.Status == v1.ConditionTrue {

@@ -95,6 +95,8 @@ func DecideModify(in ModifyInput) ModifyDecision {
 	return ModifyDecision{Action: ModifyCall, Target: spec, Reason: "class changed to " + spec}
 }
 
+// hasConditionOfType reports whether pvc has condition t, whatever its
+// status (unlike hasTrueCondition).
 func hasConditionOfType(pvc *v1.PersistentVolumeClaim, t v1.PersistentVolumeClaimConditionType) bool {
 	for _, c := range pvc.Status.Conditions {
 		if c.Type == t {

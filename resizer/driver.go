@@ -11,6 +11,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/ctrl"
 )
 
 // DriverCapabilities is what the resizer needs to know about a driver.
@@ -59,18 +60,17 @@ type Driver interface {
 	ModifyVolume(ctx context.Context, req ModifyRequest) error
 }
 
-// connLoss is implemented by drivers whose connection can be lost; Run
-// returns its error.
-type connLoss interface {
-	WatchLoss(ctx context.Context) error
-}
-
+// csiDriver implements ctrl.LossWatcher too: Run ends with csiconn's
+// ErrConnectionLost when the driver goes away.
 type csiDriver struct {
 	conn *csiconn.Conn
 	caps DriverCapabilities
 }
 
-var _ Driver = (*csiDriver)(nil)
+var (
+	_ Driver           = (*csiDriver)(nil)
+	_ ctrl.LossWatcher = (*csiDriver)(nil)
+)
 
 // NewCSIDriver adapts a connected driver. It asks NodeGetCapabilities once
 // (on the same socket, as upstream does) to find node-only expansion; the
