@@ -68,7 +68,7 @@ func TestInUseReactiveForUndeclaredMode(t *testing.T) {
 func TestOfflineOnlyWaitsForPod(t *testing.T) {
 	caps := fakedriver.Resizer
 	caps.ExpandOnline, caps.ExpandOffline = false, true
-	e := newEnv(t, fakedriver.Options{Capabilities: caps}, resizer.Options{})
+	e := newIdleEnv(t, fakedriver.Options{Capabilities: caps})
 	id := e.backendVolume("disk", gi(1))
 	pvc, pv := e.boundPair("data", "1Gi", id, nil)
 	e.drv.SetVolumeInUse(id, true)
@@ -83,12 +83,9 @@ func TestOfflineOnlyWaitsForPod(t *testing.T) {
 	if _, err := e.kube.CoreV1().Pods(e.ns).Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// Let the resizer's pod cache see the pod before the request changes.
-	e.eventually(10*time.Second, "pod visible", func() (bool, string) {
-		_, err := e.kube.CoreV1().Pods(e.ns).Get(e.ctx, "app", metav1.GetOptions{})
-		return err == nil, fmt.Sprint(err)
-	})
-	time.Sleep(500 * time.Millisecond)
+	// The resizer starts with the pod in place, so its first pod list has
+	// it before any decision.
+	e.run(resizer.Options{})
 	if err := e.request(pvc.Name, "2Gi"); err != nil {
 		t.Fatal(err)
 	}
