@@ -144,20 +144,37 @@ func (r *Resizer) Run(ctx context.Context) error {
 		r.rt.Index(pvcInf.Informer(), vacIndex, indexByVAC)
 		r.rt.Watch(vacInf.Informer(), r.vacHandlers(), r.opts.ResyncPeriod)
 	}
+	var podsRV string // where the pod watch goes on from; "": list again
 	if r.pods != nil {
 		// Pods are not in the cache: they are listed page by page and
-		// reduced to their claims. inUseGate waits for the first list.
-		r.rt.Go(func(ctx context.Context) { runPodWatch(ctx, r.kube, r.pods, r.opts.Clock) })
+		// reduced to their claims, then watched.
+		r.rt.Go(func(ctx context.Context) { runPodWatch(ctx, r.kube, r.pods, r.opts.Clock, podsRV) })
 	}
 	return r.rt.Run(ctx, func(ctx context.Context) error {
+		if r.pods != nil {
+			podsRV = r.listPodsOnce(ctx)
+		}
 		logger.Info("Resizer started", "workers", r.opts.Workers, "capabilities", fmt.Sprintf("%+v", r.caps),
 			"podTracking", r.pods != nil, "modify", r.modifying)
 		return nil
 	})
 }
 
-// Started is closed once Run has synced its caches and starts its
-// workers. A Resizer runs once.
+// listPodsOnce lists the pods before the workers start, so that Started
+// means the in-use check knows them, and returns the list's resource
+// version. A failed list is retried by the pod watch; until one succeeds,
+// inUseGate holds every decision that needs it.
+func (r *Resizer) listPodsOnce(ctx context.Context) string {
+	rv, err := listPods(ctx, r.kube, r.pods)
+	if err != nil {
+		klog.FromContext(ctx).Info("Listing pods failed; the pod watch lists again", "err", err)
+		return ""
+	}
+	return rv
+}
+
+// Started is closed once Run has synced its caches, listed the pods when
+// it tracks them, and starts its workers. A Resizer runs once.
 func (r *Resizer) Started() <-chan struct{} { return r.rt.Started() }
 
 // vacServed asks discovery whether storage.k8s.io/v1 serves

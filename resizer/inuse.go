@@ -167,12 +167,17 @@ const (
 // snapshot), then a watch from its resource version, re-opened where it
 // left off when it ends, and a new list when the API server has forgotten
 // that version. A client-go reflector would hold the whole list (every
-// pod, decoded) at once; this holds one page. Waits use clk.
-func runPodWatch(ctx context.Context, client kubernetes.Interface, t *podTracker, clk clock.Clock) {
+// pod, decoded) at once; this holds one page. Waits use clk. A non-empty
+// rv is the resource version of a list already made: the watch starts
+// there.
+func runPodWatch(ctx context.Context, client kubernetes.Interface, t *podTracker, clk clock.Clock, rv string) {
 	logger := klog.FromContext(ctx)
 	var delay time.Duration // 0: the last watch made progress
 	for ctx.Err() == nil {
-		rv, err := listPods(ctx, client, t)
+		var err error
+		if rv == "" {
+			rv, err = listPods(ctx, client, t)
+		}
 		for err == nil && ctx.Err() == nil {
 			start := clk.Now()
 			var events int
@@ -181,6 +186,7 @@ func runPodWatch(ctx context.Context, client kubernetes.Interface, t *podTracker
 				delay = 0
 			}
 		}
+		rv = ""
 		if ctx.Err() != nil {
 			return
 		}

@@ -34,7 +34,7 @@ func startPodWatch(t *testing.T, client *fake.Clientset, tr *podTracker, clk *te
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); runPodWatch(ctx, client, tr, clk) }()
+	go func() { defer close(done); runPodWatch(ctx, client, tr, clk, "") }()
 	t.Cleanup(func() { cancel(); <-done })
 }
 
