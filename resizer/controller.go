@@ -14,23 +14,24 @@ import (
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
-	"github.com/csi-kit/sidecars/internal/kube"
-	"github.com/csi-kit/sidecars/sharedcache"
+	"github.com/csi-kit/sidecars/internal/ctrl"
 )
 
 // Resizer is the resize and modify controller of one CSI driver.
 type Resizer struct {
-	opts     Options
-	kube     kubernetes.Interface
-	drv      Driver
-	caps     DriverCapabilities
-	name     string
-	recorder record.EventRecorder
+	opts Options
+	kube kubernetes.Interface
+	drv  Driver
+	caps DriverCapabilities
+	name string
+	rt   *ctrl.Runtime
+	once ctrl.Once
 
-	queue     workqueue.TypedRateLimitingInterface[string]
+	// Set by Run before the runtime starts.
+	recorder  record.EventRecorder
+	queue     *ctrl.Queue
 	pvcs      corelisters.PersistentVolumeClaimLister
 	pvs       corelisters.PersistentVolumeLister
 	vacs      storagelisters.VolumeAttributesClassLister
@@ -38,10 +39,10 @@ type Resizer struct {
 	pods      *podTracker // nil when in-use tracking is off
 	modifying bool
 
-	mu      sync.Mutex
-	state   map[types.UID]*claimState
-	fresh   freshObjects
-	started chan struct{}
+	mu        sync.Mutex
+	state     map[types.UID]*claimState
+	freshPVCs *ctrl.Fresh[*v1.PersistentVolumeClaim] // keyed by UID
+	freshPVs  *ctrl.Fresh[*v1.PersistentVolume]      // keyed by UID
 }
 
 // claimState is what the resizer remembers about one PVC between syncs.
@@ -89,21 +90,31 @@ func New(opts Options, client kubernetes.Interface, drv Driver) (*Resizer, error
 	if !caps.ControllerExpand && !caps.NodeExpand && !caps.Modify {
 		return nil, fmt.Errorf("resizer: CSI driver %q supports neither controller nor node EXPAND_VOLUME nor MODIFY_VOLUME: nothing to do", drv.Name())
 	}
-	return &Resizer{
-		opts:    opts,
-		kube:    client,
-		drv:     drv,
-		caps:    caps,
-		name:    drv.Name(),
-		state:   map[types.UID]*claimState{},
-		fresh:   newFreshObjects(),
-		started: make(chan struct{}),
-	}, nil
+	// The runtime starts nothing before Run; it exists here so that
+	// Started can be waited on before Run is called.
+	rt, err := ctrl.New(ctrl.Config{
+		Name: "resizer", Kube: client, Cache: opts.Cache, Recorder: opts.Recorder,
+		EventSource: "external-resizer " + drv.Name(), Driver: drv, Clock: opts.Clock,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &Resizer{
+		opts: opts, kube: client, drv: drv, caps: caps, name: drv.Name(), rt: rt,
+		recorder:  rt.Recorder(),
+		state:     map[types.UID]*claimState{},
+		freshPVCs: ctrl.NewFresh[*v1.PersistentVolumeClaim](),
+		freshPVs:  ctrl.NewFresh[*v1.PersistentVolume](),
+	}
+	if r.trackPods() {
+		r.pods = newPodTracker(r.claimFreed)
+	}
+	return r, nil
 }
 
-// trackPods says whether the pod informer is needed.
+// trackPods says whether the pods using each PVC must be tracked.
 func (r *Resizer) trackPods() bool {
-	return *r.opts.HandleVolumeInUseError && r.caps.ControllerExpand && !r.caps.ExpandOnline
+	return !r.opts.DisableVolumeInUseHandling && r.caps.ControllerExpand && !r.caps.ExpandOnline
 }
 
 // Run starts the informers and workers and blocks until ctx ends (nil) or
@@ -111,112 +122,60 @@ func (r *Resizer) trackPods() bool {
 // csiconn.ErrConnectionLost), or the caches cannot sync. Run may be called
 // once per Resizer.
 func (r *Resizer) Run(ctx context.Context) error {
-	select {
-	case <-r.started:
-		return errors.New("resizer: Run called twice")
-	default:
+	if err := r.once.Begin("resizer"); err != nil {
+		return err
 	}
 	logger := klog.FromContext(ctx).WithValues("driver", r.name)
 	ctx = klog.NewContext(ctx, logger)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	if r.opts.Recorder != nil {
-		r.recorder = r.opts.Recorder
-	} else {
-		rec, stop, err := kube.RecorderFor(r.kube, "external-resizer "+r.name)
-		if err != nil {
-			return fmt.Errorf("resizer: event recorder: %w", err)
-		}
-		defer stop()
-		r.recorder = rec
-	}
-
-	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[string](r.opts.RetryIntervalStart, r.opts.RetryIntervalMax),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: r.name + "-pvc", Clock: r.opts.Clock})
-	defer r.queue.ShutDown()
-
-	sc := r.opts.Cache
-	if sc == nil {
-		sc = sharedcache.NewWithTransform(r.kube, nil, kube.StripForCache)
-		defer sc.Shutdown()
-	}
-	var handlers sharedcache.Handlers
-	defer handlers.RemoveAll()
-	defer cancel() // workers and informers stop before the deferred waits
+	sc := r.rt.Cache()
 	pvcInf := sc.Kube.Core().V1().PersistentVolumeClaims()
 	pvInf := sc.Kube.Core().V1().PersistentVolumes()
-	r.pvcs, r.pvs = pvcInf.Lister(), pvInf.Lister()
-	r.pvcIndex = pvcInf.Informer().GetIndexer()
-	if err := handlers.Add(pvcInf.Informer(), r.pvcHandlers(), r.opts.ResyncPeriod); err != nil {
-		return fmt.Errorf("resizer: %w", err)
-	}
-	if err := handlers.Add(pvInf.Informer(), r.pvHandlers(), r.opts.ResyncPeriod); err != nil {
-		return fmt.Errorf("resizer: %w", err)
-	}
+	r.pvcs, r.pvs, r.pvcIndex = pvcInf.Lister(), pvInf.Lister(), pvcInf.Informer().GetIndexer()
+	r.queue = r.rt.Queue(ctrl.QueueOptions{
+		Name: r.name + "-pvc", LogKey: "pvc", Workers: r.opts.Workers,
+		RetryStart: r.opts.RetryIntervalStart, RetryMax: r.opts.RetryIntervalMax,
+	}, ctrl.ReconcileFunc(r.sync))
+	r.rt.Watch(pvcInf.Informer(), r.pvcHandlers(), r.opts.ResyncPeriod)
+	r.rt.Watch(pvInf.Informer(), r.pvHandlers(), r.opts.ResyncPeriod)
 	r.modifying = r.caps.Modify && !r.opts.DisableModify && r.vacServed(ctx)
 	if r.modifying {
-		if err := sharedcache.AddIndex(pvcInf.Informer(), vacIndex, indexByVAC); err != nil {
-			return fmt.Errorf("resizer: %w", err)
-		}
 		vacInf := sc.Kube.Storage().V1().VolumeAttributesClasses()
 		r.vacs = vacInf.Lister()
-		if err := handlers.Add(vacInf.Informer(), r.vacHandlers(), r.opts.ResyncPeriod); err != nil {
-			return fmt.Errorf("resizer: %w", err)
+		r.rt.Index(pvcInf.Informer(), vacIndex, indexByVAC)
+		r.rt.Watch(vacInf.Informer(), r.vacHandlers(), r.opts.ResyncPeriod)
+	}
+	var podsRV string // where the pod watch goes on from; "": list again
+	if r.pods != nil {
+		// Pods are not in the cache: they are listed page by page and
+		// reduced to their claims, then watched.
+		r.rt.Go(func(ctx context.Context) { runPodWatch(ctx, r.kube, r.pods, r.opts.Clock, podsRV) })
+	}
+	return r.rt.Run(ctx, func(ctx context.Context) error {
+		if r.pods != nil {
+			podsRV = r.listPodsOnce(ctx)
 		}
-	}
-	if r.trackPods() {
-		r.pods = newPodTracker(r.claimFreed)
-		reflected := make(chan struct{})
-		go func() {
-			defer close(reflected)
-			runPodWatch(ctx, r.kube, r.pods, r.opts.Clock)
-		}()
-		defer func() { <-reflected }()
-		defer cancel()
-		select {
-		case <-r.pods.synced:
-		case <-ctx.Done():
-			return nil
-		}
-	}
-	sc.Start()
-	kube.LogCacheSync(ctx, "PVC, PV")
-	if !sc.WaitForSync(ctx) || !cache.WaitForCacheSync(ctx.Done(), handlers.HasSynced) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return errors.New("resizer: PVC and PV caches did not sync")
-	}
-	close(r.started)
-	logger.Info("Resizer started", "workers", r.opts.Workers, "capabilities", fmt.Sprintf("%+v", r.caps),
-		"podTracking", r.pods != nil, "modify", r.modifying)
-
-	var wg sync.WaitGroup
-	for range r.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r.processNext(ctx) {
-			}
-		}()
-	}
-	var runErr error
-	if w, ok := r.drv.(connLoss); ok {
-		runErr = w.WatchLoss(ctx)
-	} else {
-		<-ctx.Done()
-	}
-	cancel()
-	r.queue.ShutDown()
-	wg.Wait()
-	return runErr
+		logger.Info("Resizer started", "workers", r.opts.Workers, "capabilities", fmt.Sprintf("%+v", r.caps),
+			"podTracking", r.pods != nil, "modify", r.modifying)
+		return nil
+	})
 }
 
-// Started is closed once Run has synced its caches and started its
-// workers. A Resizer runs once.
-func (r *Resizer) Started() <-chan struct{} { return r.started }
+// listPodsOnce lists the pods before the workers start, so that Started
+// means the in-use check knows them, and returns the list's resource
+// version. A failed list is retried by the pod watch; until one succeeds,
+// inUseGate holds every decision that needs it.
+func (r *Resizer) listPodsOnce(ctx context.Context) string {
+	rv, err := listPods(ctx, r.kube, r.pods)
+	if err != nil {
+		klog.FromContext(ctx).Info("Listing pods failed; the pod watch lists again", "err", err)
+		return ""
+	}
+	return rv
+}
+
+// Started is closed once Run has synced its caches, listed the pods when
+// it tracks them, and starts its workers. A Resizer runs once.
+func (r *Resizer) Started() <-chan struct{} { return r.rt.Started() }
 
 // vacServed asks discovery whether storage.k8s.io/v1 serves
 // VolumeAttributesClass; a discovery error counts as yes.
@@ -251,7 +210,8 @@ func (r *Resizer) withState(uid types.UID, f func(st *claimState)) {
 	f(r.claimState(uid))
 }
 
-// claimFreed is called when the last pod using a claim goes away.
+// claimFreed is called when the last pod using a claim goes away: a claim
+// held back for its pods is retried at once, its backoff reset.
 func (r *Resizer) claimFreed(key string) {
 	pvc, err := r.pvcs.PersistentVolumeClaims(namespaceOf(key)).Get(nameOf(key))
 	if err != nil {
@@ -262,68 +222,38 @@ func (r *Resizer) claimFreed(key string) {
 	blocked := st != nil && (st.blocked || st.failedInUse)
 	r.mu.Unlock()
 	if blocked {
-		r.queue.Forget(key)
-		r.queue.Add(key)
+		r.queue.Retry(key)
 	}
 }
 
-func (r *Resizer) processNext(ctx context.Context) bool {
-	key, quit := r.queue.Get()
-	if quit {
-		return false
-	}
-	defer r.queue.Done(key)
-	logger := klog.FromContext(ctx).WithValues("pvc", key)
-	err := r.sync(klog.NewContext(ctx, logger), key)
-	var after *requeueAfter
-	switch {
-	case err == nil:
-		r.queue.Forget(key)
-	case errors.As(err, &after):
-		r.queue.Forget(key)
-		r.queue.AddAfter(key, after.d)
-		logger.V(2).Info("Requeued", "after", after.d, "reason", after.why)
-	default:
-		logger.Error(err, "Sync failed; will retry", "retries", r.queue.NumRequeues(key))
-		r.queue.AddRateLimited(key)
-	}
-	return true
-}
-
-// requeueAfter asks for the key to come back after d without counting as a
-// failure.
-type requeueAfter struct {
-	d   time.Duration
-	why string
-}
-
-func (e *requeueAfter) Error() string { return fmt.Sprintf("requeue after %v: %s", e.d, e.why) }
-
-func (r *Resizer) sync(ctx context.Context, key string) error {
+// sync handles one PVC: resize, then modify. An error brings it back with
+// backoff; a Result brings it back later without counting a failure.
+func (r *Resizer) sync(ctx context.Context, key string) (ctrl.Result, error) {
 	pvc, err := r.pvcs.PersistentVolumeClaims(namespaceOf(key)).Get(nameOf(key))
 	if err != nil {
-		return nil // deleted; the delete handler cleaned up
+		return ctrl.Result{}, nil // deleted; the delete handler cleaned up
 	}
-	pvc = r.fresh.pvc(pvc)
+	pvc = r.freshPVCs.Latest(string(pvc.UID), pvc)
 	var pv *v1.PersistentVolume
 	if pvc.Spec.VolumeName != "" {
 		if got, err := r.pvs.Get(pvc.Spec.VolumeName); err == nil {
-			pv = r.fresh.pv(got)
+			pv = r.freshPVs.Latest(string(got.UID), got)
 		}
 	}
-	var errs []error
 	inTree := pv
-	pv, migrated, err := TranslateMigrated(ctx, pvc, pv, r.name)
+	pv, migrated, err := translateMigrated(ctx, pvc, pv, r.name)
 	if err != nil {
 		r.recorder.Event(pvc, v1.EventTypeWarning, EventResizeFailed, err.Error())
-		return err
+		return ctrl.Result{}, err
 	}
 	if migrated {
 		ctx = markMigrated(ctx)
 	}
+	var res ctrl.Result
+	var errs []error
 	if r.caps.ControllerExpand || r.caps.NodeExpand {
 		var err error
-		if pvc, pv, err = r.syncResize(ctx, pvc, pv); err != nil {
+		if pvc, pv, res, err = r.syncResize(ctx, pvc, pv); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -331,12 +261,28 @@ func (r *Resizer) sync(ctx context.Context, key string) error {
 		pv = inTree // modifying migrated in-tree volumes is not supported
 	}
 	if r.modifying {
-		if err := r.syncModify(ctx, pvc, pv); err != nil {
+		modRes, err := r.syncModify(ctx, pvc, pv)
+		if err != nil {
 			errs = append(errs, err)
 		}
+		res = sooner(res, modRes)
 	}
 	if len(errs) == 1 {
-		return errs[0]
+		return res, errs[0]
 	}
-	return errors.Join(errs...)
+	return res, errors.Join(errs...)
+}
+
+// sooner is the Result that comes back first; the zero Result never does.
+func sooner(a, b ctrl.Result) ctrl.Result {
+	if a.RequeueAfter <= 0 || (b.RequeueAfter > 0 && b.RequeueAfter < a.RequeueAfter) {
+		return b
+	}
+	return a
+}
+
+// requeue logs why a PVC comes back after d and asks for it.
+func requeue(ctx context.Context, d time.Duration, why string) ctrl.Result {
+	klog.FromContext(ctx).V(2).Info("Requeued", "after", d, "reason", why)
+	return ctrl.Result{RequeueAfter: d}
 }

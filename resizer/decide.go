@@ -146,8 +146,9 @@ func NeedsResize(pvc *v1.PersistentVolumeClaim) bool {
 	return s.Spec.Cmp(s.Capacity) > 0
 }
 
-// HasCondition reports whether pvc has condition t with status True.
-func HasCondition(pvc *v1.PersistentVolumeClaim, t v1.PersistentVolumeClaimConditionType) bool {
+// hasTrueCondition reports whether pvc has condition t with status True
+// (unlike hasConditionOfType, which takes any status).
+func hasTrueCondition(pvc *v1.PersistentVolumeClaim, t v1.PersistentVolumeClaimConditionType) bool {
 	for _, c := range pvc.Status.Conditions {
 		if c.Type == t && c.Status == v1.ConditionTrue {
 			return true
@@ -206,7 +207,7 @@ func TargetSize(pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVolume, controll
 		return aOrS, false, "controller resize unfinished"
 	case s.HasAllocated:
 		return s.Allocated, false, "PV at size, PVC not updated: repeating the call"
-	case HasCondition(pvc, v1.PersistentVolumeClaimFileSystemResizePending):
+	case hasTrueCondition(pvc, v1.PersistentVolumeClaimFileSystemResizePending):
 		return s.Spec, true, "FileSystemResizePending set: waiting for kubelet"
 	}
 	return s.Spec, false, "PV at size, PVC not updated: repeating the call"
@@ -231,8 +232,8 @@ func Decide(in Input) Decision {
 	if stop {
 		return Decision{Action: None, Target: target, Reason: why}
 	}
-	if _, ok := Bytes(target); !ok {
-		return Decision{Action: RefuseSize, Target: target, Reason: SizeTooLarge(target)}
+	if _, ok := toBytes(target); !ok {
+		return Decision{Action: RefuseSize, Target: target, Reason: sizeTooLarge(target)}
 	}
 	if s.Status == v1.PersistentVolumeClaimControllerResizeInfeasible && s.HasAllocated &&
 		s.Allocated.Cmp(target) == 0 && in.InfeasibleBackoff {
@@ -256,9 +257,9 @@ func isNodeStatus(r v1.ClaimResourceStatus) bool {
 	return false
 }
 
-// PreResizeAnnotationStale reports whether the PV still carries the
+// preResizeAnnotationStale reports whether the PV still carries the
 // pre-resize-capacity annotation although the node step finished (C >= P).
-func PreResizeAnnotationStale(pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVolume) bool {
+func preResizeAnnotationStale(pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVolume) bool {
 	if pv == nil || pvc == nil {
 		return false
 	}
@@ -269,11 +270,11 @@ func PreResizeAnnotationStale(pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVo
 	return s.Capacity.Cmp(s.PV) >= 0
 }
 
-// CapacityAfterExpand is the size to record after a successful
+// capacityAfterExpand is the size to record after a successful
 // ControllerExpandVolume that returned got bytes for a request of target.
 // Drivers that answer 0 (or less than asked) are recorded at the target,
 // and ok is false so the caller can say so in an event.
-func CapacityAfterExpand(target resource.Quantity, got int64) (q resource.Quantity, ok bool) {
+func capacityAfterExpand(target resource.Quantity, got int64) (q resource.Quantity, ok bool) {
 	if got <= 0 || got < target.Value() {
 		return target.DeepCopy(), false
 	}
@@ -283,17 +284,17 @@ func CapacityAfterExpand(target resource.Quantity, got int64) (q resource.Quanti
 // maxBytes is the largest size a CSI CapacityRange can carry.
 var maxBytes = *resource.NewQuantity(math.MaxInt64, resource.DecimalSI)
 
-// Bytes returns q in bytes, rounded up, and whether it fits in the int64 of
+// toBytes returns q in bytes, rounded up, and whether it fits in the int64 of
 // CSI's CapacityRange. Quantity.Value wraps sizes above math.MaxInt64 (10E
 // gives 0, 9223372036854775808 a negative number): never send those.
-func Bytes(q resource.Quantity) (int64, bool) {
+func toBytes(q resource.Quantity) (int64, bool) {
 	if q.Sign() <= 0 || q.Cmp(maxBytes) > 0 {
 		return 0, false
 	}
 	return q.Value(), true
 }
 
-// SizeTooLarge explains why q is refused.
-func SizeTooLarge(q resource.Quantity) string {
+// sizeTooLarge explains why q is refused.
+func sizeTooLarge(q resource.Quantity) string {
 	return fmt.Sprintf("requested size %s is not a positive number of bytes below %d (about 8Ei), the most a CSI driver can be asked for: lower the request", q.String(), int64(math.MaxInt64))
 }

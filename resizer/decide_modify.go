@@ -84,7 +84,7 @@ func DecideModify(in ModifyInput) ModifyDecision {
 		return ModifyDecision{Action: ModifyCall, Target: ms.TargetVolumeAttributesClassName, Resume: true,
 			Reason: "finishing the unfinished modification to " + ms.TargetVolumeAttributesClassName}
 	case spec == "":
-		if hasModifyCondition(in.PVC, v1.PersistentVolumeClaimVolumeModifyingVolume) {
+		if hasConditionOfType(in.PVC, v1.PersistentVolumeClaimVolumeModifyingVolume) {
 			return ModifyDecision{Action: ModifyCancel, Reason: "class removed from the spec"}
 		}
 		return ModifyDecision{Reason: "no class requested"}
@@ -95,7 +95,9 @@ func DecideModify(in ModifyInput) ModifyDecision {
 	return ModifyDecision{Action: ModifyCall, Target: spec, Reason: "class changed to " + spec}
 }
 
-func hasModifyCondition(pvc *v1.PersistentVolumeClaim, t v1.PersistentVolumeClaimConditionType) bool {
+// hasConditionOfType reports whether pvc has condition t, whatever its
+// status (unlike hasTrueCondition).
+func hasConditionOfType(pvc *v1.PersistentVolumeClaim, t v1.PersistentVolumeClaimConditionType) bool {
 	for _, c := range pvc.Status.Conditions {
 		if c.Type == t {
 			return true
@@ -104,9 +106,9 @@ func hasModifyCondition(pvc *v1.PersistentVolumeClaim, t v1.PersistentVolumeClai
 	return false
 }
 
-// ModifyParameters are the mutable parameters sent for vac; with extra,
+// modifyParameters are the mutable parameters sent for vac; with extra,
 // the PVC and PV identity keys are added to a copy.
-func ModifyParameters(vac *storagev1.VolumeAttributesClass, pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVolume, extra bool) map[string]string {
+func modifyParameters(vac *storagev1.VolumeAttributesClass, pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVolume, extra bool) map[string]string {
 	params := maps.Clone(vac.Parameters)
 	if extra {
 		if params == nil {

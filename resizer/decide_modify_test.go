@@ -134,11 +134,11 @@ func TestMarkModify(t *testing.T) {
 
 func TestModifyParameters(t *testing.T) {
 	vac := &storagev1.VolumeAttributesClass{ObjectMeta: metav1.ObjectMeta{Name: "gold"}, Parameters: map[string]string{"iops": "4567"}}
-	got := ModifyParameters(vac, claim("1Gi", "1Gi", "", ""), volume("1Gi"), false)
+	got := modifyParameters(vac, claim("1Gi", "1Gi", "", ""), volume("1Gi"), false)
 	if len(got) != 1 || got["iops"] != "4567" {
 		t.Errorf("modify volume success: params = %v", got)
 	}
-	got = ModifyParameters(vac, claim("1Gi", "1Gi", "", ""), volume("1Gi"), true)
+	got = modifyParameters(vac, claim("1Gi", "1Gi", "", ""), volume("1Gi"), true)
 	if len(got) != 4 || got["csi.storage.k8s.io/pvc/name"] != "claim" || got["csi.storage.k8s.io/pvc/namespace"] != "ns" || got["csi.storage.k8s.io/pv/name"] != "pv" {
 		t.Errorf("with extra metadata: params = %v", got)
 	}

@@ -137,9 +137,9 @@ func TestBytes(t *testing.T) {
 		{"10E", 0, false},                 // Value() wraps it to 0
 		{"0", 0, false},
 	} {
-		got, ok := Bytes(resource.MustParse(tc.q))
+		got, ok := toBytes(resource.MustParse(tc.q))
 		if got != tc.want || ok != tc.wantOK {
-			t.Errorf("Bytes(%s) = %d, %v; want %d, %v", tc.q, got, ok, tc.want, tc.wantOK)
+			t.Errorf("toBytes(%s) = %d, %v; want %d, %v", tc.q, got, ok, tc.want, tc.wantOK)
 		}
 	}
 }
@@ -156,9 +156,9 @@ func TestCapacityAfterExpand(t *testing.T) {
 		{got: 0, want: "2Gi", wantOK: false},
 		{got: 1 << 30, want: "2Gi", wantOK: false},
 	} {
-		q, ok := CapacityAfterExpand(target, tc.got)
+		q, ok := capacityAfterExpand(target, tc.got)
 		if q.Cmp(resource.MustParse(tc.want)) != 0 || ok != tc.wantOK {
-			t.Errorf("CapacityAfterExpand(2Gi, %d) = %s, %v; want %s, %v", tc.got, q.String(), ok, tc.want, tc.wantOK)
+			t.Errorf("capacityAfterExpand(2Gi, %d) = %s, %v; want %s, %v", tc.got, q.String(), ok, tc.want, tc.wantOK)
 		}
 	}
 }
@@ -167,13 +167,13 @@ func TestPreResizeAnnotationStale(t *testing.T) {
 	annotated := withPV(volume("2Gi"), func(pv *v1.PersistentVolume) {
 		pv.Annotations = map[string]string{AnnPreResizeCapacity: "1Gi"}
 	})
-	if !PreResizeAnnotationStale(claim("2Gi", "2Gi", "", ""), annotated) {
+	if !preResizeAnnotationStale(claim("2Gi", "2Gi", "", ""), annotated) {
 		t.Error("PV nodeExpand Complete: annotation should be stale once C >= P")
 	}
-	if PreResizeAnnotationStale(claim("2Gi", "1Gi", "", ""), annotated) {
+	if preResizeAnnotationStale(claim("2Gi", "1Gi", "", ""), annotated) {
 		t.Error("annotation must stay while the node step is pending")
 	}
-	if PreResizeAnnotationStale(claim("2Gi", "2Gi", "", ""), volume("2Gi")) {
+	if preResizeAnnotationStale(claim("2Gi", "2Gi", "", ""), volume("2Gi")) {
 		t.Error("no annotation, nothing stale")
 	}
 }

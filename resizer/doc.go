@@ -12,6 +12,30 @@
 // change a pure function in status.go ([MarkExpanded], [MarkFailed], ...),
 // so driver authors can unit-test their resize logic without a cluster.
 //
+// # API
+//
+// What a user calls, and nothing else, is exported:
+//
+//   - Running: [Options], [New], [Resizer] (Run, Started), the Default*
+//     constants, and the driver seam: [Driver], [NewCSIDriver],
+//     [DriverCapabilities], [ExpandRequest], [ModifyRequest].
+//   - Decisions: [Decide] ([Input], [Decision], [Action]), [TargetSize],
+//     [Responsible], [NeedsResize], [SizesOf] ([Sizes]), [DecideModify]
+//     ([ModifyInput], [ModifyDecision], [ModifyAction]).
+//   - Status changes: [MarkInProgress], [MarkExpanded], [MarkFailed],
+//     [MarkBlocked], [MarkDoneAt], [ResizedPV], [MarkModified],
+//     [MarkModifyFailed], [MarkModifyPending], [MarkModifyCanceled].
+//   - Names others match on: [EventResizeFailed],
+//     [EventFileSystemResizeRequired], [InUseMessage], and the annotation
+//     constants (Ann*, ModifyVolumeAnnSecret*).
+//
+// The controller runs on the module's one controller runtime: one queue
+// whose workers handle resize and then modify of a PVC, handlers
+// registered in Run and removed when it returns, a private cache unless
+// Options.Cache is given, and the objects this process wrote remembered
+// until the informer catches up (the written copy wins while its resource
+// version is the greater number; otherwise the cache wins).
+//
 // # Guarantees
 //
 //   - One work queue serialises resize and modify of a PVC: they never race
@@ -34,7 +58,8 @@
 //     Options.RetryIntervalMax or when the user changes the request.
 //   - For drivers that expand only OFFLINE, a PVC used by a pod is not
 //     expanded; it is requeued as soon as the last pod using it is gone.
-//     Pods are cached as namespace, name, phase and claim names only. When
+//     No expansion is decided before every pod has been listed once. Pods
+//     are not cached: of each pod only the claims it uses are kept. When
 //     the API server keeps answering 410 Gone to the pod list or watch,
 //     relists back off on Options.Clock from 1s to 30s.
 //   - Run returns an error wrapping csiconn.ErrConnectionLost when the

@@ -11,6 +11,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/ctrl"
 )
 
 // DriverCapabilities is what the resizer needs to know about a driver.
@@ -30,8 +31,8 @@ type DriverCapabilities struct {
 	SingleNodeMultiWriter bool
 }
 
-// OfflineOnly reports a driver that cannot expand a volume in use.
-func (c DriverCapabilities) OfflineOnly() bool { return c.ExpandOffline && !c.ExpandOnline }
+// offlineOnly reports a driver that cannot expand a volume in use.
+func (c DriverCapabilities) offlineOnly() bool { return c.ExpandOffline && !c.ExpandOnline }
 
 // ExpandRequest is one ControllerExpandVolume call.
 type ExpandRequest struct {
@@ -59,18 +60,17 @@ type Driver interface {
 	ModifyVolume(ctx context.Context, req ModifyRequest) error
 }
 
-// connLoss is implemented by drivers whose connection can be lost; Run
-// returns its error.
-type connLoss interface {
-	WatchLoss(ctx context.Context) error
-}
-
+// csiDriver implements ctrl.LossWatcher too: Run ends with csiconn's
+// ErrConnectionLost when the driver goes away.
 type csiDriver struct {
 	conn *csiconn.Conn
 	caps DriverCapabilities
 }
 
-var _ Driver = (*csiDriver)(nil)
+var (
+	_ Driver           = (*csiDriver)(nil)
+	_ ctrl.LossWatcher = (*csiDriver)(nil)
+)
 
 // NewCSIDriver adapts a connected driver. It asks NodeGetCapabilities once
 // (on the same socket, as upstream does) to find node-only expansion; the
@@ -132,10 +132,10 @@ func (d *csiDriver) ModifyVolume(ctx context.Context, req ModifyRequest) error {
 	return err
 }
 
-// VolumeCapability builds the capability sent with ControllerExpandVolume:
+// volumeCapability builds the capability sent with ControllerExpandVolume:
 // block for Block volumes, else mount with the PV's fsType and mount
 // options; the access mode follows the PV's access modes.
-func VolumeCapability(pv *v1.PersistentVolume, singleNodeMultiWriter bool) (*csi.VolumeCapability, error) {
+func volumeCapability(pv *v1.PersistentVolume, singleNodeMultiWriter bool) (*csi.VolumeCapability, error) {
 	mode, err := accessmodes.ToCSIAccessMode(pv.Spec.AccessModes, singleNodeMultiWriter)
 	if err != nil {
 		return nil, fmt.Errorf("PV %q: %w", pv.Name, err)

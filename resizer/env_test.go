@@ -2,6 +2,7 @@ package resizer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/resizer"
+	"github.com/csi-kit/sidecars/testkit/eventually"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -41,11 +43,21 @@ type env struct {
 
 func newEnv(t testing.TB, dopts fakedriver.Options, ropts resizer.Options) *env {
 	t.Helper()
+	e := newIdleEnv(t, dopts)
+	e.run(ropts)
+	return e
+}
+
+// newIdleEnv is newEnv without the resizer: the test creates objects, then
+// calls run.
+func newIdleEnv(t testing.TB, dopts fakedriver.Options) *env {
+	t.Helper()
 	if cp == nil {
 		t.Skip("no control plane in -short mode")
 	}
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, kube: kubernetes.NewForConfigOrDie(cp.Config()), runErr: make(chan error, 1)}
 	e.name = fmt.Sprintf("t%d.csi.test", driverSeq.Add(1))
 	dopts.Name = e.name
@@ -60,28 +72,35 @@ func newEnv(t testing.TB, dopts fakedriver.Options, ropts resizer.Options) *env 
 		t.Fatal(err)
 	}
 	e.conn = conn
-	drv, err := resizer.NewCSIDriver(ctx, conn)
+	t.Cleanup(func() { conn.Close() })
+	return e
+}
+
+// run starts a resizer with ropts; it is stopped, and Run must have
+// returned nil, when the test ends.
+func (e *env) run(ropts resizer.Options) {
+	e.t.Helper()
+	drv, err := resizer.NewCSIDriver(e.ctx, e.conn)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	r, err := resizer.New(ropts, e.kube, drv)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(e.ctx)
 	go func() { e.runErr <- r.Run(ctx) }()
-	t.Cleanup(func() {
+	e.t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-e.runErr:
 			if err != nil {
-				t.Errorf("Run returned %v", err)
+				e.t.Errorf("Run returned %v", err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Errorf("Run did not return within 30s of cancel")
+			e.t.Errorf("Run did not return within 30s of cancel")
 		}
-		conn.Close()
 	})
-	return e
 }
 
 func (e *env) ensureStorageClass() {
@@ -202,22 +221,16 @@ func (e *env) pv(name string) *v1.PersistentVolume {
 	return pv
 }
 
-// eventually polls cond every 50ms until it holds or the timeout passes,
-// then fails with the last reason.
+// eventually fails the test unless cond holds within timeout; cond says
+// what it sees while it does not. The polling is testkit/eventually's.
 func (e *env) eventually(timeout time.Duration, what string, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var why string
-	for {
-		var ok bool
-		if ok, why = cond(); ok {
-			return
+	eventually.Require(e.t, timeout, what, func(context.Context) error {
+		if ok, why := cond(); !ok {
+			return errors.New(why)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // ourConds lists the resize and modify conditions of pvc, leaving out those

@@ -1,6 +1,7 @@
 package resizer_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestNormalEvents(t *testing.T) {
 			e.waitEvent(pvc.Name, resizer.EventResizeFailed, "")
 			var normal []string
 			for _, ev := range e.events(pvc.Name) {
-				if strings.HasPrefix(ev, resizer.EventResizing+": ") || strings.HasPrefix(ev, resizer.EventResizeSuccessful+": ") {
+				if strings.HasPrefix(ev, "Resizing"+": ") || strings.HasPrefix(ev, "VolumeResizeSuccessful"+": ") {
 					normal = append(normal, ev)
 				}
 			}
@@ -45,6 +46,40 @@ func TestNormalEvents(t *testing.T) {
 			}
 			if !disable && len(normal) < 2 {
 				t.Errorf("want Resizing and VolumeResizeSuccessful by default, got %q (all: %q)", normal, e.events(pvc.Name))
+			}
+		})
+	}
+}
+
+// By default the upstream sequence is kept: the PVC is marked (Resizing
+// event) before the call, then FileSystemResizeRequired.
+func TestMarkInProgressEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		disable bool
+		want    []string
+	}{
+		{"default", false, []string{"Resizing: External resizer is resizing volume %s", "FileSystemResizeRequired: Require file system resize of volume on node"}},
+		{"DisableMarkInProgress", true, []string{"FileSystemResizeRequired: Require file system resize of volume on node"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, fakedriver.Options{Capabilities: fakedriver.Resizer, NodeExpansionRequired: true},
+				resizer.Options{DisableMarkInProgress: tc.disable})
+			id := e.backendVolume("disk", gi(1))
+			pvc, pv := e.boundPair("data", "1Gi", id, nil)
+			if err := e.request(pvc.Name, "2Gi"); err != nil {
+				t.Fatal(err)
+			}
+			e.waitEvent(pvc.Name, resizer.EventFileSystemResizeRequired, "")
+			var want []string
+			for _, w := range tc.want {
+				if strings.Contains(w, "%s") {
+					w = fmt.Sprintf(w, pv.Name)
+				}
+				want = append(want, w)
+			}
+			if evs := e.events(pvc.Name); strings.Join(evs, "|") != strings.Join(want, "|") {
+				t.Errorf("events %q, want %q", evs, want)
 			}
 		})
 	}

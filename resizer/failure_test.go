@@ -1,7 +1,6 @@
 package resizer_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,7 +8,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/csi-kit/sidecars/resizer"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
@@ -99,61 +97,6 @@ func TestDriverHangsPastTimeout(t *testing.T) {
 		t.Errorf("PV capacity %s", p)
 	}
 	t.Logf("ControllerExpandVolume calls: %d", e.drv.Calls("ControllerExpandVolume"))
-}
-
-// An OFFLINE-only driver is not called while a pod uses the PVC; the
-// expansion runs as soon as the pod is gone.
-func TestOfflineOnlyWaitsForPod(t *testing.T) {
-	caps := fakedriver.Resizer
-	caps.ExpandOnline, caps.ExpandOffline = false, true
-	e := newEnv(t, fakedriver.Options{Capabilities: caps}, resizer.Options{})
-	id := e.backendVolume("disk", gi(1))
-	pvc, pv := e.boundPair("data", "1Gi", id, nil)
-	e.drv.SetVolumeInUse(id, true)
-	pod := &v1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: e.ns},
-		Spec: v1.PodSpec{
-			Containers: []v1.Container{{Name: "c", Image: "busybox"}},
-			Volumes: []v1.Volume{{Name: "d", VolumeSource: v1.VolumeSource{
-				PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name}}}},
-		},
-	}
-	if _, err := e.kube.CoreV1().Pods(e.ns).Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// Let the resizer's pod cache see the pod before the request changes.
-	e.eventually(10*time.Second, "pod visible", func() (bool, string) {
-		_, err := e.kube.CoreV1().Pods(e.ns).Get(e.ctx, "app", metav1.GetOptions{})
-		return err == nil, fmt.Sprint(err)
-	})
-	time.Sleep(500 * time.Millisecond)
-	if err := e.request(pvc.Name, "2Gi"); err != nil {
-		t.Fatal(err)
-	}
-	e.waitEvent(pvc.Name, resizer.EventResizeFailed, "only supports offline expansion and volume is currently in-use")
-	// The event is sent just before the status is written.
-	e.eventually(10*time.Second, "blocked status", func() (bool, string) {
-		got := e.pvc(pvc.Name)
-		return rstatus(got) == v1.PersistentVolumeClaimControllerResizeInProgress && hasCond(got, v1.PersistentVolumeClaimResizing),
-			fmt.Sprintf("R=%q conditions %v", rstatus(got), got.Status.Conditions)
-	})
-	if n := e.drv.Calls("ControllerExpandVolume"); n != 0 {
-		t.Fatalf("ControllerExpandVolume called %d times while the volume is in use", n)
-	}
-	zero := int64(0)
-	e.drv.SetVolumeInUse(id, false)
-	deleted := time.Now()
-	if err := e.kube.CoreV1().Pods(e.ns).Delete(context.Background(), "app", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
-		t.Fatal(err)
-	}
-	e.eventually(15*time.Second, "expanded after the pod left", func() (bool, string) {
-		p := storage(e.pv(pv.Name).Spec.Capacity)
-		return p == "2Gi", "PV " + p
-	})
-	t.Logf("expanded %v after the pod was deleted", time.Since(deleted).Round(time.Millisecond))
-	if n := e.drv.Calls("ControllerExpandVolume"); n != 1 {
-		t.Errorf("ControllerExpandVolume called %d times, want 1", n)
-	}
 }
 
 // PVCs that are not ours, or not resizable, are left alone.

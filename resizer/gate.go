@@ -6,7 +6,6 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 )
 
@@ -20,15 +19,18 @@ func InUseMessage(namespace, name, driver string) string {
 // cannot expand it online: always for offline-only drivers, and after a
 // FailedPrecondition for drivers that declare no expansion mode. A held PVC
 // is marked once (event and Resizing condition) and requeued when its last
-// pod goes.
+// pod goes. Nothing is decided before every pod has been listed once.
 func (r *Resizer) inUseGate(ctx context.Context, pvc *v1.PersistentVolumeClaim, target resource.Quantity) (bool, error) {
 	if r.pods == nil {
 		return false, nil
 	}
+	if err := r.pods.waitListed(ctx); err != nil {
+		return false, err
+	}
 	key := keyOf(pvc.Namespace, pvc.Name)
 	var flagged bool
 	r.withState(pvc.UID, func(s *claimState) { flagged = s.failedInUse })
-	if !r.pods.InUse(key) || (!r.caps.OfflineOnly() && !flagged) {
+	if !r.pods.InUse(key) || (!r.caps.offlineOnly() && !flagged) {
 		r.withState(pvc.UID, func(s *claimState) { s.blocked = false })
 		return false, nil
 	}
@@ -46,20 +48,4 @@ func (r *Resizer) inUseGate(ctx context.Context, pvc *v1.PersistentVolumeClaim, 
 	}
 	_, err := r.patchPVC(ctx, pvc, MarkBlocked(pvc, target, msg+"; it will be expanded as soon as no pod uses it", r.now()), false)
 	return true, err
-}
-
-// secrets reads the controller-expand secret, if the PV names one.
-func (r *Resizer) secrets(ctx context.Context, ref *v1.SecretReference) (map[string]string, error) {
-	if ref == nil {
-		return nil, nil
-	}
-	s, err := r.kube.CoreV1().Secrets(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("reading secret %s/%s: %w", ref.Namespace, ref.Name, err)
-	}
-	out := make(map[string]string, len(s.Data))
-	for k, v := range s.Data {
-		out[k] = string(v)
-	}
-	return out, nil
 }

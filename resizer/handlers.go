@@ -1,13 +1,10 @@
 package resizer
 
 import (
-	"strconv"
 	"strings"
-	"sync"
 
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/csi-kit/sidecars/internal/kube"
@@ -54,7 +51,7 @@ func (r *Resizer) pvcHandlers() cache.ResourceEventHandler {
 			r.mu.Lock()
 			delete(r.state, pvc.UID)
 			r.mu.Unlock()
-			r.fresh.forget(pvc.UID)
+			r.freshPVCs.Forget(string(pvc.UID))
 		},
 	}
 }
@@ -107,7 +104,7 @@ func (r *Resizer) pvHandlers() cache.ResourceEventHandler {
 		DeleteFunc: func(obj any) {
 			obj = kube.Unwrap(obj)
 			if pv, ok := obj.(*v1.PersistentVolume); ok {
-				r.fresh.forget(pv.UID)
+				r.freshPVs.Forget(string(pv.UID))
 			}
 		},
 	}
@@ -135,75 +132,4 @@ func (r *Resizer) vacHandlers() cache.ResourceEventHandler {
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 	}
-}
-
-// freshObjects remembers the objects this resizer wrote until the informer
-// catches up, so a sync that runs before the watch event does not act on
-// the older copy (and, say, expand a volume twice).
-type freshObjects struct {
-	mu   sync.Mutex
-	pvcs map[types.UID]*v1.PersistentVolumeClaim
-	pvs  map[types.UID]*v1.PersistentVolume
-}
-
-func newFreshObjects() freshObjects {
-	return freshObjects{pvcs: map[types.UID]*v1.PersistentVolumeClaim{}, pvs: map[types.UID]*v1.PersistentVolume{}}
-}
-
-// newer reports whether resource version a is newer than b. Versions are
-// compared as numbers when both are; otherwise a differing a counts as newer.
-func newer(a, b string) bool {
-	x, err1 := strconv.ParseUint(a, 10, 64)
-	y, err2 := strconv.ParseUint(b, 10, 64)
-	if err1 != nil || err2 != nil {
-		return a != b
-	}
-	return x > y
-}
-
-func (f *freshObjects) pvc(cached *v1.PersistentVolumeClaim) *v1.PersistentVolumeClaim {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	w, ok := f.pvcs[cached.UID]
-	if !ok {
-		return cached
-	}
-	if !newer(w.ResourceVersion, cached.ResourceVersion) {
-		delete(f.pvcs, cached.UID)
-		return cached
-	}
-	return w
-}
-
-func (f *freshObjects) pv(cached *v1.PersistentVolume) *v1.PersistentVolume {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	w, ok := f.pvs[cached.UID]
-	if !ok {
-		return cached
-	}
-	if !newer(w.ResourceVersion, cached.ResourceVersion) {
-		delete(f.pvs, cached.UID)
-		return cached
-	}
-	return w
-}
-
-func (f *freshObjects) wrotePVC(pvc *v1.PersistentVolumeClaim) {
-	f.mu.Lock()
-	f.pvcs[pvc.UID] = pvc
-	f.mu.Unlock()
-}
-
-func (f *freshObjects) wrotePV(pv *v1.PersistentVolume) {
-	f.mu.Lock()
-	f.pvs[pv.UID] = pv
-	f.mu.Unlock()
-}
-
-func (f *freshObjects) forget(uid types.UID) {
-	f.mu.Lock()
-	delete(f.pvcs, uid)
-	delete(f.pvs, uid)
-	f.mu.Unlock()
 }

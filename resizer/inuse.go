@@ -18,9 +18,9 @@ import (
 	"github.com/csi-kit/sidecars/internal/kube"
 )
 
-// PodClaims lists the names of the PVCs a pod uses, including the claims of
+// podClaims lists the names of the PVCs a pod uses, including the claims of
 // its generic ephemeral volumes.
-func PodClaims(pod *v1.Pod) []string {
+func podClaims(pod *v1.Pod) []string {
 	var out []string
 	for _, vol := range pod.Spec.Volumes {
 		switch {
@@ -33,9 +33,9 @@ func PodClaims(pod *v1.Pod) []string {
 	return out
 }
 
-// PodUsesVolumes reports whether a pod still holds its volumes: pods that
+// podUsesVolumes reports whether a pod still holds its volumes: pods that
 // Succeeded or Failed do not.
-func PodUsesVolumes(pod *v1.Pod) bool {
+func podUsesVolumes(pod *v1.Pod) bool {
 	return pod.Status.Phase != v1.PodSucceeded && pod.Status.Phase != v1.PodFailed
 }
 
@@ -56,6 +56,17 @@ type podTracker struct {
 
 func newPodTracker(freed func(string)) *podTracker {
 	return &podTracker{byPod: map[string][]string{}, claims: map[string]int{}, freed: freed, synced: make(chan struct{})}
+}
+
+// waitListed blocks until the first complete list of pods, or until ctx
+// ends (its error).
+func (t *podTracker) waitListed(ctx context.Context) error {
+	select {
+	case <-t.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // InUse reports whether a pod uses the claim "namespace/name".
@@ -104,8 +115,8 @@ func (t *podTracker) onPod(obj any) {
 	}
 	key := pod.Namespace + "/" + pod.Name
 	var claims []string
-	if PodUsesVolumes(pod) {
-		for _, c := range PodClaims(pod) {
+	if podUsesVolumes(pod) {
+		for _, c := range podClaims(pod) {
 			claims = append(claims, pod.Namespace+"/"+c)
 		}
 	}
@@ -156,12 +167,17 @@ const (
 // snapshot), then a watch from its resource version, re-opened where it
 // left off when it ends, and a new list when the API server has forgotten
 // that version. A client-go reflector would hold the whole list (every
-// pod, decoded) at once; this holds one page. Waits use clk.
-func runPodWatch(ctx context.Context, client kubernetes.Interface, t *podTracker, clk clock.Clock) {
+// pod, decoded) at once; this holds one page. Waits use clk. A non-empty
+// rv is the resource version of a list already made: the watch starts
+// there.
+func runPodWatch(ctx context.Context, client kubernetes.Interface, t *podTracker, clk clock.Clock, rv string) {
 	logger := klog.FromContext(ctx)
 	var delay time.Duration // 0: the last watch made progress
 	for ctx.Err() == nil {
-		rv, err := listPods(ctx, client, t)
+		var err error
+		if rv == "" {
+			rv, err = listPods(ctx, client, t)
+		}
 		for err == nil && ctx.Err() == nil {
 			start := clk.Now()
 			var events int
@@ -170,6 +186,7 @@ func runPodWatch(ctx context.Context, client kubernetes.Interface, t *podTracker
 				delay = 0
 			}
 		}
+		rv = ""
 		if ctx.Err() != nil {
 			return
 		}

@@ -2,6 +2,8 @@ package resizer
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/csi-kit/sidecars/testkit/eventually"
 )
 
 func runningPod(name string, claims ...string) *v1.Pod {
@@ -30,7 +34,7 @@ func startPodWatch(t *testing.T, client *fake.Clientset, tr *podTracker, clk *te
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); runPodWatch(ctx, client, tr, clk) }()
+	go func() { defer close(done); runPodWatch(ctx, client, tr, clk, "") }()
 	t.Cleanup(func() { cancel(); <-done })
 }
 
@@ -137,13 +141,12 @@ func TestPodRelistBackoff(t *testing.T) {
 			// the clock, then returns the lists made so far.
 			waitBlocked := func(step int) int32 {
 				t.Helper()
-				deadline := time.Now().Add(10 * time.Second)
-				for !clk.HasWaiters() {
-					if time.Now().After(deadline) {
-						t.Fatalf("step %d: no wait on the clock after %d lists: relisting in a hot loop", step, lists.Load())
+				eventually.Require(t, 10*time.Second, fmt.Sprintf("step %d: a wait on the clock", step), func(context.Context) error {
+					if !clk.HasWaiters() {
+						return fmt.Errorf("no wait after %d lists: relisting in a hot loop", lists.Load())
 					}
-					time.Sleep(time.Millisecond)
-				}
+					return nil
+				})
 				return lists.Load()
 			}
 			// The first relist is immediate, then 1s, 2s, 4s, 8s, 16s, 30s, 30s.
@@ -166,5 +169,45 @@ func TestPodRelistBackoff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAddRemovePods follows upstream's inuse_pvc_store_test.go, on our
+// counting tracker.
+func TestAddRemovePods(t *testing.T) {
+	pod := func(name string, phase v1.PodPhase, claims ...string) *v1.Pod {
+		p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Status: v1.PodStatus{Phase: phase}}
+		for _, c := range claims {
+			p.Spec.Volumes = append(p.Spec.Volumes, v1.Volume{Name: c, VolumeSource: v1.VolumeSource{
+				PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: c}}})
+		}
+		return p
+	}
+	var freed []string
+	tr := newPodTracker(func(k string) { freed = append(freed, k) })
+	tr.onPod(pod("a", v1.PodRunning, "c1"))
+	if !tr.InUse("ns/c1") {
+		t.Error("with no initial pods: a running pod must be tracked")
+	}
+	tr.onPod(pod("f", v1.PodFailed, "c2"))
+	tr.onPod(pod("s", v1.PodSucceeded, "c2"))
+	if tr.InUse("ns/c2") {
+		t.Error("adding failed pod / with success pod: must not be tracked")
+	}
+	tr.onPod(pod("b", v1.PodPending, "c1"))
+	tr.onDelete(pod("a", v1.PodRunning, "c1"))
+	if !tr.InUse("ns/c1") || len(freed) != 0 {
+		t.Errorf("second pod still uses c1; freed = %v", freed)
+	}
+	tr.onPod(pod("b", v1.PodFailed, "c1")) // finished: counts as removal
+	if tr.InUse("ns/c1") || strings.Join(freed, ",") != "ns/c1" {
+		t.Errorf("removing running pod: c1 must be free and reported once, freed = %v", freed)
+	}
+	// Generic ephemeral volumes count under their claim name.
+	eph := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"}, Spec: v1.PodSpec{Volumes: []v1.Volume{
+		{Name: "data", VolumeSource: v1.VolumeSource{Ephemeral: &v1.EphemeralVolumeSource{}}}}}}
+	tr.onPod(eph)
+	if !tr.InUse("ns/web-data") {
+		t.Error("ephemeral volume claim must be tracked")
 	}
 }

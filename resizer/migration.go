@@ -28,13 +28,13 @@ func migratedTo(pv *v1.PersistentVolume, driver string) bool {
 	return err == nil && name == driver
 }
 
-// TranslateMigrated returns the CSI form of a migrated in-tree PV for the
+// translateMigrated returns the CSI form of a migrated in-tree PV for the
 // resizer of driver, and true; any other PV comes back unchanged with
 // false. A migrated PV is the resizer's only when kube-controller-manager
 // handed its claim over: the claim's volume.kubernetes.io/storage-resizer
 // annotation names driver. Patches computed between two translated copies
 // touch only what the resizer changed, never the in-tree source.
-func TranslateMigrated(ctx context.Context, pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVolume, driver string) (*v1.PersistentVolume, bool, error) {
+func translateMigrated(ctx context.Context, pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVolume, driver string) (*v1.PersistentVolume, bool, error) {
 	if !migratedTo(pv, driver) || pvc == nil || pvc.Annotations[AnnStorageResizer] != driver {
 		return pv, false, nil
 	}

@@ -19,9 +19,9 @@ func TestTranslateMigrated(t *testing.T) {
 		return &v1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnStorageResizer: resizer}}}
 	}
 	ctx := context.Background()
-	got, ok, err := TranslateMigrated(ctx, claim(ebs), pv(), ebs)
+	got, ok, err := translateMigrated(ctx, claim(ebs), pv(), ebs)
 	if err != nil || !ok || got.Spec.CSI == nil || got.Spec.CSI.VolumeHandle != "vol-1" || got.Spec.CSI.FSType != "ext4" || got.Spec.AWSElasticBlockStore != nil {
-		t.Fatalf("TranslateMigrated = %+v, %v, %v; want CSI source with handle vol-1", got.Spec.PersistentVolumeSource, ok, err)
+		t.Fatalf("translateMigrated = %+v, %v, %v; want CSI source with handle vol-1", got.Spec.PersistentVolumeSource, ok, err)
 	}
 	if ok, why := Responsible(&v1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", UID: "u"},
 		Spec: v1.PersistentVolumeClaimSpec{VolumeName: "pv"}, Status: v1.PersistentVolumeClaimStatus{Phase: v1.ClaimBound}},
@@ -39,9 +39,9 @@ func TestTranslateMigrated(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := pv()
-			got, ok, err := TranslateMigrated(ctx, tc.pvc, in, tc.driver)
+			got, ok, err := translateMigrated(ctx, tc.pvc, in, tc.driver)
 			if ok || err != nil || got != in {
-				t.Errorf("TranslateMigrated = %v, %v; want the PV unchanged", ok, err)
+				t.Errorf("translateMigrated = %v, %v; want the PV unchanged", ok, err)
 			}
 		})
 	}

@@ -8,17 +8,19 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/ctrl"
+	"github.com/csi-kit/sidecars/internal/params"
 )
 
 // Modify event reasons, as upstream names them.
 const (
-	EventModify           = "VolumeModify"
-	EventModifySuccessful = "VolumeModifySuccessful"
-	EventModifyFailed     = "VolumeModifyFailed"
-	EventModifyCanceled   = "VolumeModifyCanceled"
+	eventModify           = "VolumeModify"
+	eventModifySuccessful = "VolumeModifySuccessful"
+	eventModifyFailed     = "VolumeModifyFailed"
+	eventModifyCanceled   = "VolumeModifyCanceled"
 )
 
-func (r *Resizer) syncModify(ctx context.Context, pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVolume) error {
+func (r *Resizer) syncModify(ctx context.Context, pvc *v1.PersistentVolumeClaim, pv *v1.PersistentVolume) (ctrl.Result, error) {
 	logger := klog.FromContext(ctx)
 	var st claimState
 	r.withState(pvc.UID, func(s *claimState) { st = *s })
@@ -35,36 +37,36 @@ func (r *Resizer) syncModify(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 	switch d.Action {
 	case ModifyNone:
 		if d.Backoff {
-			return &requeueAfter{d: remaining, why: d.Reason}
+			return requeue(ctx, remaining, d.Reason), nil
 		}
 		logger.V(4).Info("No modification", "reason", d.Reason)
-		return nil
+		return ctrl.Result{}, nil
 	case ModifyCancel:
 		if _, err := r.patchPVC(ctx, pvc, MarkModifyCanceled(pvc), false); err != nil {
-			return err
+			return ctrl.Result{}, err
 		}
-		r.recorder.Event(pvc, v1.EventTypeNormal, EventModifyCanceled, "Cancelled modify.")
-		return nil
+		r.recorder.Event(pvc, v1.EventTypeNormal, eventModifyCanceled, "Cancelled modify.")
+		return ctrl.Result{}, nil
 	}
 	r.withState(pvc.UID, func(s *claimState) { s.modifySeen = true })
 	vac, err := r.vacs.Get(d.Target)
 	if err != nil {
-		r.recorder.Event(pvc, v1.EventTypeWarning, EventModifyFailed, fmt.Sprintf("VAC %q does not exist.", d.Target))
+		r.recorder.Event(pvc, v1.EventTypeWarning, eventModifyFailed, fmt.Sprintf("VAC %q does not exist.", d.Target))
 		_, perr := r.patchPVC(ctx, pvc, MarkModifyPending(pvc), false)
-		return perr // the VAC handler requeues the PVC when the class appears
+		return ctrl.Result{}, perr // the VAC handler requeues the PVC when the class appears
 	}
 	logger.V(2).Info("Modifying volume", "class", d.Target, "reason", d.Reason)
-	secrets, err := r.secrets(ctx, modifySecretRef(pv))
+	secrets, err := params.FetchSecret(ctx, r.kube.CoreV1(), modifySecretRef(pv))
 	if err != nil {
-		r.recorder.Event(pvc, v1.EventTypeWarning, EventModifyFailed, err.Error())
-		return err
+		r.recorder.Event(pvc, v1.EventTypeWarning, eventModifyFailed, err.Error())
+		return ctrl.Result{}, err
 	}
 	if !d.Resume {
-		r.normalEvent(pvc, EventModify, fmt.Sprintf("external resizer is modifying volume %s with vac %s", pvc.Name, d.Target))
+		r.normalEvent(pvc, eventModify, fmt.Sprintf("external resizer is modifying volume %s with vac %s", pvc.Name, d.Target))
 	}
 	callCtx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	err = r.drv.ModifyVolume(callCtx, ModifyRequest{VolumeID: pv.Spec.CSI.VolumeHandle, Secrets: secrets,
-		Parameters: ModifyParameters(vac, pvc, pv, r.opts.ExtraModifyMetadata)})
+		Parameters: modifyParameters(vac, pvc, pv, r.opts.ExtraModifyMetadata)})
 	cancel()
 	if err != nil {
 		class := csiconn.Classify(csiconn.OpModifyVolume, err)
@@ -78,28 +80,28 @@ func (r *Resizer) syncModify(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 		if class == csiconn.Transient {
 			text += ". Still modifying to VAC " + d.Target
 		}
-		r.recorder.Event(pvc, v1.EventTypeWarning, EventModifyFailed, text)
+		r.recorder.Event(pvc, v1.EventTypeWarning, eventModifyFailed, text)
 		code := csiconn.Code(err).String()
 		if _, perr := r.patchPVC(ctx, pvc, MarkModifyFailed(pvc, d.Target, class == csiconn.Infeasible, class == csiconn.Final, code, err.Error(), r.now()), false); perr != nil {
-			return perr
+			return ctrl.Result{}, perr
 		}
 		if class == csiconn.Infeasible {
-			return &requeueAfter{d: r.opts.RetryIntervalMax, why: "infeasible class " + d.Target}
+			return requeue(ctx, r.opts.RetryIntervalMax, "infeasible class "+d.Target), nil
 		}
-		return fmt.Errorf("modifying %s to class %s: %w", pv.Name, d.Target, err)
+		return ctrl.Result{}, fmt.Errorf("modifying %s to class %s: %w", pv.Name, d.Target, err)
 	}
 	r.withState(pvc.UID, func(s *claimState) { s.modifyUncertain, s.modifyInfeasibleAt = false, zeroTime })
 	updated := pv.DeepCopy()
 	target := d.Target
 	updated.Spec.VolumeAttributesClassName = &target
 	if _, err := r.patchPV(ctx, pv, updated); err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	if _, err := r.patchPVC(ctx, pvc, MarkModified(pvc, target), false); err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
-	r.normalEvent(pvc, EventModifySuccessful, fmt.Sprintf("external resizer modified volume %s with vac %s successfully", pvc.Name, target))
-	return nil
+	r.normalEvent(pvc, eventModifySuccessful, fmt.Sprintf("external resizer modified volume %s with vac %s successfully", pvc.Name, target))
+	return ctrl.Result{}, nil
 }
 
 // normalEvent emits a Normal event of progress or success unless

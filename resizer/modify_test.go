@@ -73,7 +73,7 @@ func TestModifyVolumeAttributesClass(t *testing.T) {
 	if vols := e.drv.Volumes(); vols[0].MutableParameters["iops"] != "4567" {
 		t.Errorf("backend parameters %v", vols[0].MutableParameters)
 	}
-	e.waitEvent(pvc.Name, resizer.EventModifySuccessful, "modified volume data with vac "+gold)
+	e.waitEvent(pvc.Name, "VolumeModifySuccessful", "modified volume data with vac "+gold)
 
 	// Infeasible: the driver refuses the parameters with InvalidArgument.
 	e.setClass(pvc.Name, bad)
@@ -83,7 +83,7 @@ func TestModifyVolumeAttributesClass(t *testing.T) {
 		return ms != nil && ms.Status == v1.PersistentVolumeClaimModifyVolumeInfeasible && ms.TargetVolumeAttributesClassName == bad &&
 			hasCond(got, v1.PersistentVolumeClaimVolumeModifyVolumeError), fmt.Sprintf("status %+v conditions %v", ms, ourConds(got))
 	})
-	e.waitEvent(pvc.Name, resizer.EventModifyFailed, "InvalidArgument")
+	e.waitEvent(pvc.Name, "VolumeModifyFailed", "InvalidArgument")
 	calls := e.drv.Calls("ControllerModifyVolume")
 	time.Sleep(time.Second) // a hot loop would call dozens of times here
 	if n := e.drv.Calls("ControllerModifyVolume"); n != calls {
@@ -102,7 +102,7 @@ func TestModifyVolumeAttributesClass(t *testing.T) {
 		ms := e.pvc(pvc.Name).Status.ModifyVolumeStatus
 		return ms != nil && ms.Status == v1.PersistentVolumeClaimModifyVolumePending, fmt.Sprintf("status %+v", ms)
 	})
-	e.waitEvent(pvc.Name, resizer.EventModifyFailed, "does not exist")
+	e.waitEvent(pvc.Name, "VolumeModifyFailed", "does not exist")
 	e.vac(later, map[string]string{"iops": "100"})
 	e.waitCurrentClass(pvc.Name, later)
 }

@@ -32,21 +32,25 @@ type Options struct {
 	// backoff; defaults 1s and 5m. RetryIntervalMax is also how long an
 	// infeasible size waits before it is tried again unchanged.
 	RetryIntervalStart, RetryIntervalMax time.Duration
-	// ResyncPeriod of the informers; default 10m. Negative disables resync.
+	// ResyncPeriod of the informers; 0 means the default, 10m; negative
+	// means never.
 	ResyncPeriod time.Duration
 	// Cache, when set, holds the PVC, PV and VolumeAttributesClass
 	// informers this resizer shares with other controllers of the process
-	// (see package sharedcache). Nil: the resizer keeps its own. Pods are
-	// always cached privately, reduced to what the in-use check needs.
+	// (see package sharedcache). Nil: Run uses a private one and shuts it
+	// down when it returns. Pods are never cached: they are listed and
+	// watched, reduced to what the in-use check needs.
 	Cache *sharedcache.Cache
 
-	// HandleVolumeInUseError (default true) tracks which pods use which
-	// PVCs, for drivers that cannot expand a volume in use: offline-only
-	// drivers are never called for a PVC in use, and drivers that declare
-	// neither ONLINE nor OFFLINE are held back after answering
-	// FailedPrecondition while a pod uses the PVC. Drivers that declare
-	// ONLINE need no tracking and get no pod informer.
-	HandleVolumeInUseError *bool
+	// DisableVolumeInUseHandling stops tracking which pods use which PVCs
+	// (upstream's --handle-volume-inuse-error=false). By default, for
+	// drivers that cannot expand a volume in use, offline-only drivers are
+	// never called for a PVC in use, and drivers that declare neither
+	// ONLINE nor OFFLINE are held back after answering FailedPrecondition
+	// while a pod uses the PVC; a held PVC is retried as soon as its last
+	// pod goes. Drivers that declare ONLINE need no tracking and get no pod
+	// watch either way.
+	DisableVolumeInUseHandling bool
 	// DisableModify turns the VolumeAttributesClass controller off even if
 	// the driver has MODIFY_VOLUME. Run also turns it off when the
 	// apiserver does not serve storage.k8s.io/v1 VolumeAttributesClass.
@@ -86,13 +90,15 @@ type Options struct {
 	// are emitted either way.
 	DisableNormalEvents bool
 
-	// Recorder receives events; default: one writing through the
-	// clientset given to New, with source "external-resizer <driver>",
-	// whose writes then share that clientset's QPS and burst. Give it a
-	// clientset of its own (the binaries build one from a copy of the rest
-	// config with its own budget), so events never wait behind resizes.
+	// Recorder receives events. Nil: Run builds one over the clientset
+	// given to New, with source "external-resizer <driver>", for the time
+	// of Run; its writes then share that clientset's QPS and burst. Give
+	// it a clientset of its own (the binaries build one from a copy of the
+	// rest config with its own budget), so events never wait behind
+	// resizes.
 	Recorder record.EventRecorder
-	// Clock is used for condition times and backoff; default the real one.
+	// Clock is used for condition times, backoff and the pod relist
+	// backoff; nil means the real clock.
 	Clock clock.WithTicker
 }
 
@@ -114,10 +120,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ResyncPeriod < 0 {
 		o.ResyncPeriod = 0
-	}
-	if o.HandleVolumeInUseError == nil {
-		t := true
-		o.HandleVolumeInUseError = &t
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}

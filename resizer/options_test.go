@@ -1,73 +1,57 @@
-package resizer_test
+package resizer
 
 import (
-	"fmt"
+	"context"
 	"strings"
 	"testing"
-	"time"
 
-	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/csi-kit/sidecars/resizer"
-	"github.com/csi-kit/sidecars/testkit/fakedriver"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
-// By default the upstream sequence is kept: the PVC is marked (Resizing
-// event) before the call, then FileSystemResizeRequired.
-func TestMarkInProgressEvents(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		disable bool
-		want    []string
-	}{
-		{"default", false, []string{"Resizing: External resizer is resizing volume %s", "FileSystemResizeRequired: Require file system resize of volume on node"}},
-		{"DisableMarkInProgress", true, []string{"FileSystemResizeRequired: Require file system resize of volume on node"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, fakedriver.Options{Capabilities: fakedriver.Resizer, NodeExpansionRequired: true},
-				resizer.Options{DisableMarkInProgress: tc.disable})
-			id := e.backendVolume("disk", gi(1))
-			pvc, pv := e.boundPair("data", "1Gi", id, nil)
-			if err := e.request(pvc.Name, "2Gi"); err != nil {
-				t.Fatal(err)
-			}
-			e.waitEvent(pvc.Name, resizer.EventFileSystemResizeRequired, "")
-			var want []string
-			for _, w := range tc.want {
-				if strings.Contains(w, "%s") {
-					w = fmt.Sprintf(w, pv.Name)
-				}
-				want = append(want, w)
-			}
-			if evs := e.events(pvc.Name); strings.Join(evs, "|") != strings.Join(want, "|") {
-				t.Errorf("events %q, want %q", evs, want)
-			}
-		})
-	}
+type nopDriver struct {
+	name string
+	caps DriverCapabilities
 }
 
-// The controller-expand secret is read and sent with the call.
-func TestExpandSecret(t *testing.T) {
-	e := newEnv(t, fakedriver.Options{Capabilities: fakedriver.Resizer,
-		RequireSecrets: map[string]map[string]string{"ControllerExpandVolume": {"token": "s3cret"}}}, resizer.Options{})
-	if _, err := e.kube.CoreV1().Secrets(e.ns).Create(e.ctx, &v1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "expand"}, StringData: map[string]string{"token": "s3cret"},
-	}, metav1.CreateOptions{}); err != nil {
+func (d nopDriver) Name() string                     { return d.name }
+func (d nopDriver) Capabilities() DriverCapabilities { return d.caps }
+func (d nopDriver) ExpandVolume(context.Context, ExpandRequest) (int64, bool, error) {
+	return 0, false, nil
+}
+func (d nopDriver) ModifyVolume(context.Context, ModifyRequest) error { return nil }
+
+func TestNewValidates(t *testing.T) {
+	ok := nopDriver{name: "d.csi", caps: DriverCapabilities{ControllerExpand: true}}
+	_, err := New(Options{Workers: -1, Timeout: -1, RetryIntervalStart: 10e9, RetryIntervalMax: 1e9,
+		MarkInProgressBeforeCall: true, DisableMarkInProgress: true}, nil, nopDriver{})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{"Workers -1", "Timeout -1", "RetryIntervalMax 1s", "kubernetes client is nil", "driver name is empty", "DisableMarkInProgress contradict"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if _, err := New(Options{}, fake.NewClientset(), nopDriver{name: "d.csi"}); err == nil || !strings.Contains(err.Error(), "nothing to do") {
+		t.Errorf("a driver without expansion or modify must be refused, got %v", err)
+	}
+	r, err := New(Options{}, fake.NewClientset(), ok)
+	if err != nil {
 		t.Fatal(err)
 	}
-	id := e.backendVolume("disk", gi(1))
-	pvc, pv := e.boundPair("data", "1Gi", id, func(pv *v1.PersistentVolume) {
-		pv.Spec.CSI.ControllerExpandSecretRef = &v1.SecretReference{Namespace: e.ns, Name: "expand"}
-	})
-	if err := e.request(pvc.Name, "2Gi"); err != nil {
-		t.Fatal(err)
+	if r.opts.Workers != 10 || r.opts.Timeout != DefaultTimeout || r.opts.RetryIntervalStart != DefaultRetryIntervalStart ||
+		r.opts.RetryIntervalMax != DefaultRetryIntervalMax || r.opts.DisableVolumeInUseHandling {
+		t.Errorf("defaults not applied: %+v", r.opts)
 	}
-	e.eventually(30*time.Second, "expanded", func() (bool, string) {
-		p := storage(e.pv(pv.Name).Spec.Capacity)
-		return p == "2Gi", fmt.Sprintf("PV %s, events %q", p, e.events(pvc.Name))
-	})
-	if n := e.drv.Calls("ControllerExpandVolume"); n != 1 {
-		t.Errorf("%d calls, want 1", n)
+	if !r.trackPods() {
+		t.Error("a driver that does not declare ONLINE needs pod tracking")
+	}
+	online := ok
+	online.caps.ExpandOnline = true
+	if r, _ := New(Options{}, fake.NewClientset(), online); r.trackPods() {
+		t.Error("an ONLINE driver needs no pod informer")
+	}
+	if r, _ := New(Options{DisableVolumeInUseHandling: true}, fake.NewClientset(), ok); r.trackPods() {
+		t.Error("--handle-volume-inuse-error=false must turn tracking off")
 	}
 }

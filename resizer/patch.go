@@ -14,10 +14,10 @@ import (
 	"github.com/csi-kit/sidecars/internal/kube"
 )
 
-// PatchData is the strategic merge patch that turns old into updated. With
+// patchData is the strategic merge patch that turns old into updated. With
 // precondition, it carries old's resourceVersion so the apiserver refuses
 // it if the object changed in between.
-func PatchData(old, updated any, dataStruct any, precondition string) ([]byte, error) {
+func patchData(old, updated any, dataStruct any, precondition string) ([]byte, error) {
 	oldJSON, err := json.Marshal(old)
 	if err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ func (r *Resizer) patchPVC(ctx context.Context, old, updated *v1.PersistentVolum
 	if precondition {
 		rv = old.ResourceVersion
 	}
-	data, err := PatchData(old, updated, v1.PersistentVolumeClaim{}, rv)
+	data, err := patchData(old, updated, v1.PersistentVolumeClaim{}, rv)
 	if err != nil {
 		return nil, fmt.Errorf("patch of PVC %s/%s: %w", old.Namespace, old.Name, err)
 	}
@@ -66,7 +66,7 @@ func (r *Resizer) patchPVC(ctx context.Context, old, updated *v1.PersistentVolum
 		return nil, fmt.Errorf("updating PVC %s/%s: %w", old.Namespace, old.Name, err)
 	}
 	_, _ = kube.StripForCache(got)
-	r.fresh.wrotePVC(got)
+	r.freshPVCs.Remember(string(got.UID), got)
 	return got, nil
 }
 
@@ -75,7 +75,7 @@ func (r *Resizer) patchPV(ctx context.Context, old, updated *v1.PersistentVolume
 	if equality.Semantic.DeepEqual(old.Spec, updated.Spec) && equality.Semantic.DeepEqual(old.Annotations, updated.Annotations) {
 		return old, nil
 	}
-	data, err := PatchData(old, updated, v1.PersistentVolume{}, "")
+	data, err := patchData(old, updated, v1.PersistentVolume{}, "")
 	if err != nil {
 		return nil, fmt.Errorf("patch of PV %s: %w", old.Name, err)
 	}
@@ -84,6 +84,6 @@ func (r *Resizer) patchPV(ctx context.Context, old, updated *v1.PersistentVolume
 		return nil, fmt.Errorf("updating PV %s: %w", old.Name, err)
 	}
 	_, _ = kube.StripForCache(got)
-	r.fresh.wrotePV(got)
+	r.freshPVs.Remember(string(got.UID), got)
 	return got, nil
 }

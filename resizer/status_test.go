@@ -1,12 +1,10 @@
 package resizer
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/container-storage-interface/spec/lib/go/csi"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -136,133 +134,4 @@ func TestMergeResizeConditions(t *testing.T) {
 			t.Errorf("%d Resizing conditions", n)
 		}
 	})
-}
-
-func TestPatchDataCarriesResourceVersion(t *testing.T) {
-	old := claim("2Gi", "1Gi", "", "")
-	old.ResourceVersion = "42"
-	updated := MarkExpanded(old, resource.MustParse("2Gi"), resource.MustParse("2Gi"), false, now)
-	data, err := PatchData(old, updated, v1.PersistentVolumeClaim{}, old.ResourceVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	if rv := m["metadata"].(map[string]any)["resourceVersion"]; rv != "42" {
-		t.Errorf("resourceVersion in patch = %v, want 42: %s", rv, data)
-	}
-	if !strings.Contains(string(data), `"allocatedResources"`) || strings.Contains(string(data), `"spec"`) {
-		t.Errorf("patch must carry the status and no spec: %s", data)
-	}
-	data, _ = PatchData(old, updated, v1.PersistentVolumeClaim{}, "")
-	if strings.Contains(string(data), "resourceVersion") {
-		t.Errorf("no precondition asked: %s", data)
-	}
-}
-
-// TestVolumeCapability follows upstream's TestGetVolumeCapabilities.
-func TestVolumeCapability(t *testing.T) {
-	block := v1.PersistentVolumeBlock
-	rwo, rox, rwx, rwop := v1.ReadWriteOnce, v1.ReadOnlyMany, v1.ReadWriteMany, v1.ReadWriteOncePod
-	for _, tc := range []struct {
-		name   string
-		modes  []v1.PersistentVolumeAccessMode
-		block  bool
-		fsType string
-		opts   []string
-		snmw   bool
-		want   csi.VolumeCapability_AccessMode_Mode
-		err    bool
-	}{
-		{name: "RWX", modes: []v1.PersistentVolumeAccessMode{rwx}, want: csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER},
-		{name: "Block RWX", modes: []v1.PersistentVolumeAccessMode{rwx}, block: true, want: csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER},
-		{name: "RWX + specified fsType", modes: []v1.PersistentVolumeAccessMode{rwx}, fsType: "ext4", want: csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER},
-		{name: "RWO", modes: []v1.PersistentVolumeAccessMode{rwo}, want: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER},
-		{name: "Block RWO", modes: []v1.PersistentVolumeAccessMode{rwo}, block: true, want: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER},
-		{name: "ROX", modes: []v1.PersistentVolumeAccessMode{rox}, want: csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY},
-		{name: "RWX + anytyhing", modes: []v1.PersistentVolumeAccessMode{rwx, rox, rwo}, want: csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER},
-		{name: "mount options", modes: []v1.PersistentVolumeAccessMode{rwo}, opts: []string{"noatime"}, want: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER},
-		{name: "ROX+RWO", modes: []v1.PersistentVolumeAccessMode{rox, rwo}, err: true},
-		{name: "nothing", err: true},
-		{name: "RWX with SINGLE_NODE_MULTI_WRITER capable driver", modes: []v1.PersistentVolumeAccessMode{rwx}, snmw: true, want: csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER},
-		{name: "ROX with SINGLE_NODE_MULTI_WRITER capable driver", modes: []v1.PersistentVolumeAccessMode{rox}, snmw: true, want: csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY},
-		{name: "RWO with SINGLE_NODE_MULTI_WRITER capable driver", modes: []v1.PersistentVolumeAccessMode{rwo}, snmw: true, want: csi.VolumeCapability_AccessMode_SINGLE_NODE_MULTI_WRITER},
-		{name: "RWOP with SINGLE_NODE_MULTI_WRITER capable driver", modes: []v1.PersistentVolumeAccessMode{rwop}, snmw: true, want: csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER},
-		{name: "ROX+RWO with SINGLE_NODE_MULTI_WRITER capable driver", modes: []v1.PersistentVolumeAccessMode{rox, rwo}, snmw: true, err: true},
-		{name: "ROX+RWOP with SINGLE_NODE_MULTI_WRITER capable driver", modes: []v1.PersistentVolumeAccessMode{rox, rwop}, snmw: true, err: true},
-		{name: "RWO+RWOP with SINGLE_NODE_MULTI_WRITER capable driver", modes: []v1.PersistentVolumeAccessMode{rwo, rwop}, snmw: true, err: true},
-		{name: "nothing with SINGLE_NODE_MULTI_WRITER capable driver", snmw: true, err: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			pv := withPV(volume("1Gi"), func(pv *v1.PersistentVolume) {
-				pv.Spec.AccessModes = tc.modes
-				pv.Spec.CSI.FSType = tc.fsType
-				pv.Spec.MountOptions = tc.opts
-				if tc.block {
-					pv.Spec.VolumeMode = &block
-				}
-			})
-			got, err := VolumeCapability(pv, tc.snmw)
-			if tc.err {
-				if err == nil {
-					t.Fatalf("want an error, got %v", got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.GetAccessMode().GetMode() != tc.want {
-				t.Errorf("mode = %v, want %v", got.GetAccessMode().GetMode(), tc.want)
-			}
-			if tc.block != (got.GetBlock() != nil) {
-				t.Errorf("block = %v, want %v", got.GetBlock() != nil, tc.block)
-			}
-			if !tc.block && (got.GetMount().GetFsType() != tc.fsType || strings.Join(got.GetMount().GetMountFlags(), ",") != strings.Join(tc.opts, ",")) {
-				t.Errorf("mount = %v", got.GetMount())
-			}
-		})
-	}
-}
-
-// TestAddRemovePods follows upstream's inuse_pvc_store_test.go, on our
-// counting tracker.
-func TestAddRemovePods(t *testing.T) {
-	pod := func(name string, phase v1.PodPhase, claims ...string) *v1.Pod {
-		p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Status: v1.PodStatus{Phase: phase}}
-		for _, c := range claims {
-			p.Spec.Volumes = append(p.Spec.Volumes, v1.Volume{Name: c, VolumeSource: v1.VolumeSource{
-				PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: c}}})
-		}
-		return p
-	}
-	var freed []string
-	tr := newPodTracker(func(k string) { freed = append(freed, k) })
-	tr.onPod(pod("a", v1.PodRunning, "c1"))
-	if !tr.InUse("ns/c1") {
-		t.Error("with no initial pods: a running pod must be tracked")
-	}
-	tr.onPod(pod("f", v1.PodFailed, "c2"))
-	tr.onPod(pod("s", v1.PodSucceeded, "c2"))
-	if tr.InUse("ns/c2") {
-		t.Error("adding failed pod / with success pod: must not be tracked")
-	}
-	tr.onPod(pod("b", v1.PodPending, "c1"))
-	tr.onDelete(pod("a", v1.PodRunning, "c1"))
-	if !tr.InUse("ns/c1") || len(freed) != 0 {
-		t.Errorf("second pod still uses c1; freed = %v", freed)
-	}
-	tr.onPod(pod("b", v1.PodFailed, "c1")) // finished: counts as removal
-	if tr.InUse("ns/c1") || strings.Join(freed, ",") != "ns/c1" {
-		t.Errorf("removing running pod: c1 must be free and reported once, freed = %v", freed)
-	}
-	// Generic ephemeral volumes count under their claim name.
-	eph := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"}, Spec: v1.PodSpec{Volumes: []v1.Volume{
-		{Name: "data", VolumeSource: v1.VolumeSource{Ephemeral: &v1.EphemeralVolumeSource{}}}}}}
-	tr.onPod(eph)
-	if !tr.InUse("ns/web-data") {
-		t.Error("ephemeral volume claim must be tracked")
-	}
 }

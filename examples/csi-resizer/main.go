@@ -33,7 +33,6 @@ func main() {
 	fs.Var(gates, "feature-gates", "Comma-separated Gate=true|false: AnnotateFsResize, RecoverVolumeExpansionFailure, VolumeAttributesClass, ReleaseLeaderElectionOnExit.")
 	cmdutil.Parse(fs, os.Args[1:])
 
-	opts.HandleVolumeInUseError = &rf.HandleVolumeInUseError
 	opts.Timeout = c.Timeout
 	if v, ok := gates["AnnotateFsResize"]; ok && !v {
 		opts.DisablePreResizeAnnotation = true

@@ -118,7 +118,6 @@ func (f *flags) check() error {
 
 	r := &f.res.Options
 	r.Timeout, r.RetryIntervalStart, r.RetryIntervalMax = f.common.Timeout, f.retryStart, f.retryMax
-	r.HandleVolumeInUseError = &f.res.HandleVolumeInUseError
 	r.DisableModify = !f.gates.On("VolumeAttributesClass")
 	r.DisablePreResizeAnnotation = !f.gates.On("AnnotateFsResize")
 	r.DisableNormalEvents = p.DisableNormalEvents // one --normal-events for every controller

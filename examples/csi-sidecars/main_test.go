@@ -56,7 +56,7 @@ func TestSeedFlags(t *testing.T) {
 		"--log-text-split-stream", "--groupsnapshot-name-prefix=g", "--feature-gates=CSIVolumeGroupSnapshot=false,ReleaseLeaderElectionOnExit=true")
 	// csi-resizer's old spellings and flags.
 	f = parse(t, "--csiTimeout=20s", "--workers=3", "--handle-volume-inuse-error=false", "--feature-gates=AnnotateFsResize=false,VolumeAttributesClass=false")
-	if f.res.Options.Workers != 3 || *f.res.Options.HandleVolumeInUseError || !f.res.Options.DisablePreResizeAnnotation || !f.res.Options.DisableModify || f.res.Options.Timeout != 20*time.Second {
+	if f.res.Options.Workers != 3 || !f.res.Options.DisableVolumeInUseHandling || !f.res.Options.DisablePreResizeAnnotation || !f.res.Options.DisableModify || f.res.Options.Timeout != 20*time.Second {
 		t.Errorf("resizer options: %+v", f.res.Options)
 	}
 }

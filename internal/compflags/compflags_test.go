@@ -23,7 +23,7 @@ func TestRegisterFillsOptions(t *testing.T) {
 	timeout := 10 * time.Second
 	RegisterProvisioner(fs, &p)
 	RegisterResizer(fs, &r, &timeout)
-	if p.Options.Workers != provisioner.DefaultWorkers || !p.ImmediateTopology || p.Capacity.OwnerLevel != 1 || r.Options.Workers != resizer.DefaultWorkers || !r.HandleVolumeInUseError {
+	if p.Options.Workers != provisioner.DefaultWorkers || !p.ImmediateTopology || p.Capacity.OwnerLevel != 1 || r.Options.Workers != resizer.DefaultWorkers || r.Options.DisableVolumeInUseHandling {
 		t.Fatalf("defaults: provisioner %+v, resizer %+v", p, r)
 	}
 	err := fs.Parse([]string{"--worker-threads=7", "--volume-name-uuid-length=8", "--capacity-ownerref-level=-1",
@@ -34,7 +34,7 @@ func TestRegisterFillsOptions(t *testing.T) {
 	if p.Options.Workers != 7 || p.Options.VolumeNameUUIDLength != 8 || p.Capacity.OwnerLevel != -1 {
 		t.Errorf("provisioner: %+v", p)
 	}
-	if r.Options.Workers != 3 || r.HandleVolumeInUseError || timeout != 30*time.Second {
+	if r.Options.Workers != 3 || !r.Options.DisableVolumeInUseHandling || timeout != 30*time.Second {
 		t.Errorf("resizer: %+v, timeout %v", r, timeout)
 	}
 	SetUsage(fs, "workers", "other")

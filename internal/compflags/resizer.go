@@ -13,13 +13,11 @@ import (
 
 // Resizer holds the resizer's own flags.
 type Resizer struct {
-	// Options receives --workers, --resync-period, --extra-modify-metadata
-	// and --mark-in-progress-before-call (whose false sets
-	// DisableMarkInProgress).
+	// Options receives --workers, --resync-period, --extra-modify-metadata,
+	// --handle-volume-inuse-error (whose false sets
+	// DisableVolumeInUseHandling) and --mark-in-progress-before-call (whose
+	// false sets DisableMarkInProgress).
 	Options resizer.Options
-	// HandleVolumeInUseError is --handle-volume-inuse-error; point
-	// Options.HandleVolumeInUseError at it after parsing.
-	HandleVolumeInUseError bool
 	// WarnCSITimeout makes the deprecated --csiTimeout print a warning when
 	// set. Set it before parsing.
 	WarnCSITimeout bool
@@ -32,7 +30,7 @@ func RegisterResizer(fs *flag.FlagSet, r *Resizer, timeout *time.Duration) {
 	o := &r.Options
 	fs.IntVar(&o.Workers, "workers", resizer.DefaultWorkers, "Number of PVCs handled in parallel.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", resizer.DefaultResyncPeriod, "Resync period of the informers.")
-	fs.BoolVar(&r.HandleVolumeInUseError, "handle-volume-inuse-error", true, "Track which pods use which PVCs, so that drivers that expand only OFFLINE are not called for a volume in use. Pods are cached only for such drivers.")
+	fs.Var(&notBool{target: &o.DisableVolumeInUseHandling}, "handle-volume-inuse-error", "Track which pods use which PVCs, so that drivers that expand only OFFLINE are not called for a volume in use. Pods are cached only for such drivers.")
 	fs.BoolVar(&o.ExtraModifyMetadata, "extra-modify-metadata", false, "Add csi.storage.k8s.io/pvc/name, pvc/namespace and pv/name to the parameters of ControllerModifyVolume.")
 	fs.Var(&notBool{target: &o.DisableMarkInProgress}, "mark-in-progress-before-call", "Write allocatedResources and ControllerResizeInProgress and emit a Resizing event before each ControllerExpandVolume, as upstream does. =false saves one PVC write and one event per resize, but after a leader change and a lowered request a PVC may record less than the volume's size.")
 	fs.Var(&durationAlias{target: timeout, name: "csiTimeout", warn: &r.WarnCSITimeout}, "csiTimeout", "Deprecated (removed upstream in v1.0): use --timeout.")

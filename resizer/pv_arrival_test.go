@@ -2,12 +2,11 @@ package resizer_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -15,6 +14,7 @@ import (
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/csi-kit/sidecars/resizer"
+	"github.com/csi-kit/sidecars/testkit/eventually"
 )
 
 // recordingDriver is a resizer.Driver that records its calls.
@@ -78,21 +78,18 @@ func TestPVArrivesAfterPVC(t *testing.T) {
 	if _, err := client.CoreV1().PersistentVolumes().Create(ctx, pvFixture("20Gi", "rec.csi.test"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for drv.calls() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("PVC not expanded after its PV appeared")
+	eventually.Require(t, 10*time.Second, "the PVC expanded after its PV appeared",
+		eventually.True("a ControllerExpandVolume call", func() bool { return drv.calls() > 0 }))
+	eventually.Require(t, 10*time.Second, "PV capacity 30Gi", func(ctx context.Context) error {
+		pv, err := client.CoreV1().PersistentVolumes().Get(ctx, "pv-1", metav1.GetOptions{})
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for time.Now().Before(deadline) {
-		pv, _ := client.CoreV1().PersistentVolumes().Get(ctx, "pv-1", metav1.GetOptions{})
-		if q := pv.Spec.Capacity[v1.ResourceStorage]; q.String() == "30Gi" {
-			return
+		if q := pv.Spec.Capacity[v1.ResourceStorage]; q.String() != "30Gi" {
+			return fmt.Errorf("PV capacity %s", q.String())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Error("PV capacity not updated")
+		return nil
+	})
 }
 
 func pvcFixture(s, c string) *v1.PersistentVolumeClaim {
@@ -113,55 +110,5 @@ func pvFixture(p, driver string) *v1.PersistentVolume {
 			PersistentVolumeSource: v1.PersistentVolumeSource{CSI: &v1.CSIPersistentVolumeSource{Driver: driver, VolumeHandle: "h-1"}},
 			ClaimRef:               &v1.ObjectReference{Namespace: "default", Name: "data", UID: "u1"},
 		},
-	}
-}
-
-// A driver that declares neither ONLINE nor OFFLINE and answers
-// FailedPrecondition while a pod uses the PVC is not called again until
-// the pod is gone (upstream's "pvc-inuse with failedprecondition"), then
-// expanded at once.
-func TestInUseReactiveForUndeclaredMode(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	pod := &v1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "app"},
-		Spec: v1.PodSpec{Volumes: []v1.Volume{{Name: "d", VolumeSource: v1.VolumeSource{
-			PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}},
-		Status: v1.PodStatus{Phase: v1.PodRunning},
-	}
-	client := fake.NewClientset(pvcFixture("30Gi", "20Gi"), pvFixture("20Gi", "rec.csi.test"), pod)
-	drv := &recordingDriver{caps: &resizer.DriverCapabilities{ControllerExpand: true},
-		errs: []error{status.Error(codes.FailedPrecondition, "volume is published")}}
-	r, err := resizer.New(resizer.Options{Recorder: record.NewFakeRecorder(100), ResyncPeriod: -1,
-		RetryIntervalStart: 10 * time.Millisecond, RetryIntervalMax: 50 * time.Millisecond}, client, drv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for drv.calls() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	// With a 10ms retry interval an ungated controller would call again
-	// many times within this window.
-	time.Sleep(500 * time.Millisecond)
-	if n := drv.calls(); n != 1 {
-		t.Fatalf("%d calls while the pod uses the PVC, want 1 (the FailedPrecondition one)", n)
-	}
-	if err := client.CoreV1().Pods("default").Delete(ctx, "app", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	for drv.calls() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("not expanded after the pod was deleted")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

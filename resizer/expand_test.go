@@ -96,7 +96,7 @@ func TestSeed000NoNodeExpansion(t *testing.T) {
 	if _, ok := e.pv(pv.Name).Annotations[resizer.AnnPreResizeCapacity]; ok {
 		t.Error("no node step: no pre-resize annotation expected")
 	}
-	e.waitEvent(pvc.Name, resizer.EventResizeSuccessful, "Resize volume succeeded")
+	e.waitEvent(pvc.Name, "VolumeResizeSuccessful", "Resize volume succeeded")
 	if n := e.drv.Calls("ControllerExpandVolume"); n != 1 {
 		t.Errorf("ControllerExpandVolume called %d times, want 1", n)
 	}
