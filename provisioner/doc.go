@@ -24,13 +24,13 @@
 //
 //   - A claim only ever reaches the backend volume named after its own UID:
 //     every CreateVolume, lookup and DeleteVolume uses
-//     VolumeName(VolumeNamePrefix, claim UID, VolumeNameUUIDLength) or a
+//     "<VolumeNamePrefix>-<claim UID>" (see VolumeNameUUIDLength) or a
 //     volume ID the driver returned for that name. Nothing a user writes on
 //     a claim (annotations, finalizers, spec.volumeName) names a volume;
 //     the intent annotation and finalizer of earlier versions are honoured
 //     only when they name the claim's own volume, and otherwise reported
 //     with a ProvisioningRecordIgnored Warning and removed.
-//   - No leaked volumes (unless Options.NoIntent), through provisioning
+//   - No leaked volumes (unless Options.DisableIntent), through provisioning
 //     records: Secrets labelled LabelRecord in Options.RecordNamespace (the
 //     provisioner's namespace, where tenants cannot write). A record holds
 //     the claim's UID, the exact CreateVolumeRequest sent (without
