@@ -2,6 +2,20 @@
 // PersistentVolumeClaims, like the upstream external-provisioner sidecar,
 // as a library: Options → New → Run(ctx) error.
 //
+// # API
+//
+// The API is New, Provisioner.Run, Options (with CapacityOptions and
+// NodeDeployment), Options.Validate, the Driver interface, the Default*
+// constants (flag defaults for binaries), and the names the provisioner
+// writes on API objects: the Ann*, Finalizer* and Reason* constants and
+// LabelRecord. Everything else is unexported.
+//
+// Run builds its runtime (internal/ctrl): it takes its informers from
+// Options.Cache or a private cache, registers its handlers and queues, and
+// removes the handlers when it returns; a Provisioner that never runs
+// leaves nothing on a shared cache. Events go to Options.Recorder, or to a
+// recorder Run builds over the client (events are on by default).
+//
 // # What it does
 //
 //   - Claims whose storage-provisioner annotation names the driver (and
