@@ -27,7 +27,6 @@ func (p *Provisioner) syncVolume(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("pv", name))
 	if p.node != nil && !p.onThisNode(pv) {
 		return nil // node deployment: another node's volume
 	}
