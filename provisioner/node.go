@@ -85,13 +85,13 @@ func (p *Provisioner) setupNode(ctx context.Context) error {
 	nd := p.opts.NodeDeployment
 	n, ok := p.drv.(interface{ Node() csi.NodeClient })
 	if !ok {
-		return errors.New("provisioner: node deployment needs the driver's node service (a *csiconn.Conn)")
+		return errors.New("node deployment needs the driver's node service (a *csiconn.Conn)")
 	}
 	callCtx, cancel := p.callCtx(ctx)
 	defer cancel()
 	info, err := n.Node().NodeGetInfo(callCtx, &csi.NodeGetInfoRequest{})
 	if err != nil {
-		return fmt.Errorf("provisioner: NodeGetInfo for node deployment: %w", err)
+		return fmt.Errorf("NodeGetInfo for node deployment: %w", err)
 	}
 	p.node = &nodeInfo{name: nd.NodeName}
 	labels := map[string]string{v1.LabelHostname: nd.NodeName}
