@@ -191,7 +191,7 @@ func TestAPIErrorOnEveryVerb(t *testing.T) {
 	}
 	t.Cleanup(stopRec)
 	conn := e.connect(csiconn.Options{})
-	p, err := provisioner.New(provisionerOptions(provisioner.Options{Cache: shared}), client, snaps, conn, rec)
+	p, err := provisioner.New(provisionerOptions(provisioner.Options{Cache: shared, SnapshotClient: snaps, Recorder: rec}), client, conn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func TestConflictOnEveryUpdate(t *testing.T) {
 	}
 	t.Cleanup(stopRec)
 	conn := e.connect(csiconn.Options{})
-	p, err := provisioner.New(provisionerOptions(provisioner.Options{Cache: shared}), client, snaps, conn, rec)
+	p, err := provisioner.New(provisionerOptions(provisioner.Options{Cache: shared, SnapshotClient: snaps, Recorder: rec}), client, conn)
 	if err != nil {
 		t.Fatal(err)
 	}

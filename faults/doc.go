@@ -39,7 +39,7 @@
 //   - load: CSIKIT_LOAD_N claims (default 5000) provisioned, resized and
 //     snapshotted by every controller in one process on one shared cache
 //     and one Lease, while the leader is cancelled twice (once during
-//     provisioning, once during resizing). It runs last (zload_test.go)
+//     provisioning, once during resizing). It runs last (workload_test.go sorts last)
 //     and reports the time of each phase and the peak RSS.
 //
 // # Invariants

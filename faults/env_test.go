@@ -155,7 +155,8 @@ func (e *env) newProvisionerWith(opts provisioner.Options, conn *csiconn.Conn, c
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(stopRec)
-	p, err := provisioner.New(provisionerOptions(opts), client, snapclient.NewForConfigOrDie(cp.Config()), conn, rec)
+	opts.SnapshotClient, opts.Recorder = snapclient.NewForConfigOrDie(cp.Config()), rec
+	p, err := provisioner.New(provisionerOptions(opts), client, conn)
 	if err != nil {
 		e.t.Fatal(err)
 	}

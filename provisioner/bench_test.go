@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/internal/benchutil"
@@ -55,6 +56,17 @@ func benchEnv(b *testing.B) (*env, *rest.Config) {
 	}
 	e.drv = fakedriver.Start(b, fakedriver.Options{Name: e.driver, Capabilities: noTopology(), RequestHistory: 1})
 	return e, cfg
+}
+
+// waitStarted waits until Run has set up p (listers included), or fails
+// the benchmark when Run returned.
+func waitStarted(b *testing.B, p *Provisioner, done chan error) {
+	select {
+	case <-p.started:
+	case err := <-done:
+		done <- err
+		b.Fatalf("Run returned before starting: %v", err)
+	}
 }
 
 func connectBench(b *testing.B, e *env) *csiconn.Conn {
@@ -101,7 +113,7 @@ func benchProvision(b *testing.B, qps float32, burst int) {
 	pcfg := wc.Wrap(kube.WithBudget(cfg, qps, burst))
 	client := kubernetes.NewForConfigOrDie(pcfg)
 	rec, stopRec, _ := kube.RecorderFor(kubernetes.NewForConfigOrDie(wc.Wrap(kube.WithBudget(cfg, 50, 100))), "csi-provisioner")
-	p, err := New(Options{Workers: benchutil.Workers()}, client, nil, conn, rec)
+	p, err := New(Options{Workers: benchutil.Workers(), Recorder: rec}, client, conn)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,6 +125,7 @@ func benchProvision(b *testing.B, qps float32, burst int) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done; stopRec() }()
+	waitStarted(b, p, done)
 	progress := benchutil.NewProgress(time.Second)
 	for {
 		got := len(e.drv.Volumes())
@@ -198,7 +211,7 @@ func benchCache(b *testing.B) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	heapBefore := ms.HeapInuse
-	p, err := New(Options{}, kubernetes.NewForConfigOrDie(cfg), nil, conn, nil)
+	p, err := New(Options{Recorder: &record.FakeRecorder{}}, kubernetes.NewForConfigOrDie(cfg), conn)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -206,6 +219,7 @@ func benchCache(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
+	waitStarted(b, p, done)
 	for {
 		pvs, _ := p.volumes.List(everything())
 		pvcs, _ := p.claims.List(everything())

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/metricsutil"
 )
 
@@ -60,8 +61,15 @@ func newCapacityController(p *Provisioner) (*capacityController, error) {
 			}
 		}
 	}
+	return c, nil
+}
+
+// watch builds the private informer of the published objects and
+// registers the handlers that ask for a pass; called by Run.
+func (c *capacityController) watch(rt *ctrl.Runtime) {
+	p := c.p
 	sel := labels.Set{labelDriverName: p.name, labelManagedBy: p.managedBy()}.String()
-	c.factory = informers.NewSharedInformerFactoryWithOptions(p.kube, p.opts.Resync,
+	c.factory = informers.NewSharedInformerFactoryWithOptions(p.kube, max(p.opts.ResyncPeriod, 0),
 		informers.WithNamespace(c.opts.Namespace), informers.WithTransform(stripForCache),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
 	inf := c.factory.Storage().V1().CSIStorageCapacities()
@@ -71,8 +79,12 @@ func newCapacityController(p *Provisioner) (*capacityController, error) {
 		UpdateFunc: func(any, any) { c.poke() },
 		DeleteFunc: func(any) { c.poke() },
 	}
-	inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(any) { c.poke() }})
-	p.addHandler(p.cache.Kube.Core().V1().Nodes().Informer(), cache.ResourceEventHandlerFuncs{
+	// The informer is this Run's own, started and shut down by c.run:
+	// its handler goes with it (rt.Watch would wait for its sync before
+	// c.run could start it).
+	_, _ = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(any) { c.poke() }})
+	kube, resync := rt.Cache().Kube, p.opts.ResyncPeriod
+	rt.Watch(kube.Core().V1().Nodes().Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { c.poke() },
 		UpdateFunc: func(o, n any) {
 			if a, ok := o.(*v1.Node); ok {
@@ -83,10 +95,9 @@ func newCapacityController(p *Provisioner) (*capacityController, error) {
 			c.poke()
 		},
 		DeleteFunc: func(any) { c.poke() },
-	})
-	p.addHandler(p.cache.Kube.Storage().V1().CSINodes().Informer(), poke)
-	p.addHandler(p.cache.Kube.Storage().V1().StorageClasses().Informer(), poke)
-	return c, nil
+	}, resync)
+	rt.Watch(kube.Storage().V1().CSINodes().Informer(), poke, resync)
+	rt.Watch(kube.Storage().V1().StorageClasses().Informer(), poke, resync)
 }
 
 func (c *capacityController) poke() {

@@ -18,51 +18,51 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/ctrl"
 )
 
 // syncClaim handles one claim key.
-func (p *Provisioner) syncClaim(ctx context.Context, key string) error {
+func (p *Provisioner) syncClaim(ctx context.Context, key string) (ctrl.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	pvc, err := p.claims.PersistentVolumeClaims(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	logger := klog.FromContext(ctx).WithValues("pvc", klog.KObj(pvc))
 	ctx = klog.NewContext(ctx, logger)
 	if pvc.DeletionTimestamp != nil && hasFinalizer(pvc.Finalizers, FinalizerCloneSource) {
 		if err := p.releaseCloneSource(ctx, pvc); err != nil {
-			return err
+			return ctrl.Result{}, err
 		}
 	}
 	class := p.classFor(pvc)
-	action, why := decideClaim(pvc, class, p.name, p.provisioned.has(pvc.UID) || p.pvFor(pvc) != nil)
+	action, why := decideClaim(pvc, class, p.name, p.pvFor(pvc) != nil)
 	if p.node != nil {
 		action, why = decideNodeClaim(action, why, pvc, class, p.node.name, p.opts.NodeDeployment.ImmediateBinding)
 	}
 	logger.V(5).Info("Claim decision", "action", action, "reason", why)
 	switch action {
 	case claimTake:
-		return p.take(ctx, key, pvc, class)
+		return p.take(ctx, pvc, class)
 	case claimProvision:
 		if wait := p.slow.wait(pvc.UID, class, p.opts.Clock.Now()); wait > 0 {
 			logger.V(4).Info("Driver refused this claim as infeasible; next attempt delayed unless its class changes", "after", wait)
-			p.claimQueue.AddAfter(key, wait)
-			return nil
+			return ctrl.Result{RequeueAfter: wait}, nil
 		}
-		return p.provision(ctx, pvc, class)
+		return ctrl.Result{}, p.provision(ctx, pvc, class)
 	case claimConvertIntent:
-		return p.convertIntent(ctx, pvc, class)
+		return ctrl.Result{}, p.convertIntent(ctx, pvc, class)
 	}
 	if pvc.DeletionTimestamp != nil && p.records.get(pvc.UID) != nil {
 		p.recordQueue.Add(string(pvc.UID))
 	}
-	return nil
+	return ctrl.Result{}, nil
 }
 
 func (p *Provisioner) classFor(pvc *v1.PersistentVolumeClaim) *storagev1.StorageClass {
@@ -79,15 +79,29 @@ func (p *Provisioner) classFor(pvc *v1.PersistentVolumeClaim) *storagev1.Storage
 
 // pvFor returns the PV created for this claim, if any.
 func (p *Provisioner) pvFor(pvc *v1.PersistentVolumeClaim) *v1.PersistentVolume {
-	name, err := VolumeName(p.opts.VolumeNamePrefix, string(pvc.UID), p.opts.VolumeNameUUIDLength)
+	name, err := volumeName(p.opts.VolumeNamePrefix, string(pvc.UID), p.opts.VolumeNameUUIDLength)
 	if err != nil {
 		return nil
 	}
-	pv, err := p.volumes.Get(name)
-	if err != nil || pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != pvc.UID {
+	pv := p.volume(name)
+	if pv == nil || pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != pvc.UID {
 		return nil
 	}
 	return pv
+}
+
+// volume returns PV name as this process last saw it: the cached copy, or
+// the one this process created when the cache does not show it yet or
+// shows an older version (p.pvs); nil when neither has it.
+func (p *Provisioner) volume(name string) *v1.PersistentVolume {
+	pv, err := p.volumes.Get(name)
+	if err != nil {
+		if mine, ok := p.pvs.Get(name); ok {
+			return mine
+		}
+		return nil
+	}
+	return p.pvs.Latest(name, pv)
 }
 
 // provision runs one attempt for a claim.
@@ -99,7 +113,7 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 		sourceKind = pvc.Spec.DataSource.Kind
 	}
 	defer func() {
-		if !errors.Is(err, errRetryLater) {
+		if !lostRace(err) {
 			p.met.provision(className, sourceKind, p.opts.Clock.Since(start), err)
 		}
 	}()
@@ -113,7 +127,7 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 		}
 		return nil
 	}
-	if errors.Is(err, errRetryLater) {
+	if lostRace(err) {
 		return err
 	}
 	if err != nil {
@@ -129,7 +143,7 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 	defer p.records.setBusy(pvc.UID, false)
 	resp, err := p.create(ctx, pvc, a)
 	if err != nil {
-		if errors.Is(err, errRetryLater) {
+		if lostRace(err) {
 			return err
 		}
 		state := classifyCreate(err, p.topology(), pvc.Annotations[annSelectedNode] != "")
@@ -163,7 +177,7 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 			return nil
 		}
 		if derr := p.dropRecord(ctx, pvc.UID); derr != nil {
-			p.recordQueue.AddRateLimited(string(pvc.UID))
+			p.retryRecord(pvc.UID)
 		}
 		return nil
 	}
@@ -176,7 +190,8 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 		keep() // stopped with a volume and no PV: record it for the next leader
 		return ctx.Err()
 	}
-	if _, err := p.kube.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+	created, err := p.kube.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+	if err != nil {
 		if !apierrors.IsAlreadyExists(err) {
 			keep()
 			return p.failed(ctx, pvc, fmt.Errorf("creating PV %s: %w", pv.Name, err), stateBackground)
@@ -194,10 +209,11 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 			keep()
 			return p.failed(ctx, pvc, fmt.Errorf("PV %s of this claim is being deleted; a new volume is provisioned once it is gone", pv.Name), stateBackground)
 		}
+		created = old
 	}
-	p.provisioned.add(pvc.UID)
+	p.pvs.Remember(created.Name, created)
 	if err := p.dropRecord(ctx, pvc.UID); err != nil {
-		p.recordQueue.AddRateLimited(string(pvc.UID)) // the PV exists: the worker drops it
+		p.retryRecord(pvc.UID) // the PV exists: the worker drops it
 	}
 	p.forgetTopology(string(pvc.UID))
 	if a.source != nil && a.source.kind == "VolumeSnapshot" {
@@ -212,6 +228,11 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 	}
 	return nil
 }
+
+// lostRace reports whether err is a write that lost to another writer of
+// the object (a conflict): the sync is retried with backoff, without an
+// event or a failure in the metrics.
+func lostRace(err error) bool { return apierrors.IsConflict(err) }
 
 // secretsOr returns a, or b when a is empty.
 func secretsOr(a, b map[string]string) map[string]string {
@@ -274,7 +295,7 @@ func (p *Provisioner) failed(ctx context.Context, pvc *v1.PersistentVolumeClaim,
 func (p *Provisioner) create(ctx context.Context, pvc *v1.PersistentVolumeClaim, a *attempt) (resp *csi.CreateVolumeResponse, err error) {
 	// Only a record the API server holds counts: one whose write failed
 	// is still only in memory, and a crash would lose it.
-	recorded := p.opts.NoIntent || p.recordsOff || p.records.isSaved(pvc.UID)
+	recorded := p.opts.DisableIntent || p.recordsOff || p.records.isSaved(pvc.UID)
 	if !recorded && p.opts.IntentDelay < 0 {
 		if err := p.keepRecord(ctx, newRecord(pvc, a, "")); err != nil {
 			return nil, err // no call without the record
@@ -342,14 +363,14 @@ func (p *Provisioner) deleteQuietly(ctx context.Context, pvc *v1.PersistentVolum
 // reported and ignored. A valid one becomes a provisioning record; either
 // way the finalizer goes, so no claim or namespace waits for it.
 func (p *Provisioner) convertIntent(ctx context.Context, pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass) error {
-	want, _ := VolumeName(p.opts.VolumeNamePrefix, string(pvc.UID), p.opts.VolumeNameUUIDLength)
+	want, _ := volumeName(p.opts.VolumeNamePrefix, string(pvc.UID), p.opts.VolumeNameUUIDLength)
 	got := pvc.Annotations[AnnProvisioningVolumeName]
 	switch {
 	case got != want:
 		p.rec.Eventf(pvc, v1.EventTypeWarning, ReasonForgedRecord,
 			"Ignoring annotation %s=%q and finalizer %s: they name volume %q, but this claim's volume is %q, and only the provisioner writes provisioning records. Remove both from the claim",
 			AnnProvisioningVolumeName, got, FinalizerIntent, got, want)
-	case !p.opts.NoIntent && !p.recordsOff && p.pvFor(pvc) == nil && p.records.get(pvc.UID) == nil:
+	case !p.opts.DisableIntent && !p.recordsOff && p.pvFor(pvc) == nil && p.records.get(pvc.UID) == nil:
 		a, err := p.prepare(ctx, pvc, class, false)
 		rebuilt := err != nil
 		if rebuilt {
@@ -377,10 +398,10 @@ func (p *Provisioner) patchFinalizers(ctx context.Context, pvc *v1.PersistentVol
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil
-	case apierrors.IsConflict(err):
-		return errRetryLater
+	case err != nil:
+		return fmt.Errorf("updating the finalizers of %s: %w", klog.KObj(pvc), err)
 	}
-	return err
+	return nil
 }
 
 // releaseCloneSource drops the clone-protection finalizer from a deleted
@@ -393,7 +414,7 @@ func (p *Provisioner) releaseCloneSource(ctx context.Context, src *v1.Persistent
 	for _, c := range list {
 		ds := c.Spec.DataSource
 		if ds != nil && ds.Kind == "PersistentVolumeClaim" && ds.Name == src.Name && c.Status.Phase == v1.ClaimPending {
-			return errRetryLater
+			return fmt.Errorf("pending claim %s clones from it: the clone-protection finalizer stays until it is bound or deleted", klog.KObj(c))
 		}
 	}
 	return p.patchFinalizers(ctx, src, withoutFinalizer(src.Finalizers, FinalizerCloneSource))

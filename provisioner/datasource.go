@@ -158,9 +158,6 @@ func (p *Provisioner) cloneSource(ctx context.Context, pvc *v1.PersistentVolumeC
 		c := src.DeepCopy()
 		c.Finalizers = append(c.Finalizers, FinalizerCloneSource)
 		if _, err := p.kube.CoreV1().PersistentVolumeClaims(c.Namespace).Update(ctx, c, metav1.UpdateOptions{}); err != nil {
-			if apierrors.IsConflict(err) {
-				return nil, errRetryLater
-			}
 			return nil, fmt.Errorf("adding the clone-protection finalizer to PVC %s/%s: %w", c.Namespace, c.Name, err)
 		}
 	}
@@ -196,8 +193,6 @@ func (p *Provisioner) protectSnapshot(ctx context.Context, ns, name string) erro
 		p.rec.Eventf(snap, v1.EventTypeWarning, ReasonSnapshotReleaseFailed,
 			"Restoring without finalizer %s: %v. The snapshot can be deleted during the restore; grant the provisioner update on volumesnapshots", FinalizerSnapshotSource, err)
 		return nil
-	case apierrors.IsConflict(err):
-		return errRetryLater
 	}
 	return fmt.Errorf("adding the source-protection finalizer to snapshot %s/%s: %w", ns, name, err)
 }

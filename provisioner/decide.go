@@ -15,9 +15,9 @@ import (
 	"github.com/csi-kit/sidecars/internal/params"
 )
 
-// VolumeName returns the volume and PV name of a claim: prefix-UID, with the
+// volumeName returns the volume and PV name of a claim: prefix-UID, with the
 // UID stripped of dashes and cut to uuidLen characters when uuidLen > 0.
-func VolumeName(prefix, uid string, uuidLen int) (string, error) {
+func volumeName(prefix, uid string, uuidLen int) (string, error) {
 	if prefix == "" || uid == "" {
 		return "", fmt.Errorf("cannot name a volume from prefix %q and claim UID %q", prefix, uid)
 	}

@@ -31,15 +31,15 @@ func TestVolumeName(t *testing.T) {
 		{"pvc", 10, "pvc-3f1e2d4caa"},
 		{"pvc", 32, "pvc-3f1e2d4caaaabbbbcccc0123456789ab"},
 	} {
-		got, err := VolumeName(tc.prefix, uid, tc.n)
+		got, err := volumeName(tc.prefix, uid, tc.n)
 		if err != nil || got != tc.want {
-			t.Errorf("VolumeName(%q, %d) = %q, %v; want %q", tc.prefix, tc.n, got, err, tc.want)
+			t.Errorf("volumeName(%q, %d) = %q, %v; want %q", tc.prefix, tc.n, got, err, tc.want)
 		}
 	}
-	if _, err := VolumeName("", uid, 0); err == nil {
+	if _, err := volumeName("", uid, 0); err == nil {
 		t.Error("empty prefix accepted")
 	}
-	if _, err := VolumeName("pvc", "", 0); err == nil {
+	if _, err := volumeName("pvc", "", 0); err == nil {
 		t.Error("empty UID accepted")
 	}
 }

@@ -2,6 +2,20 @@
 // PersistentVolumeClaims, like the upstream external-provisioner sidecar,
 // as a library: Options → New → Run(ctx) error.
 //
+// # API
+//
+// The API is New, Provisioner.Run, Options (with CapacityOptions and
+// NodeDeployment), Options.Validate, the Driver interface, the Default*
+// constants (flag defaults for binaries), and the names the provisioner
+// writes on API objects: the Ann*, Finalizer* and Reason* constants and
+// LabelRecord. Everything else is unexported.
+//
+// Run builds its runtime (internal/ctrl): it takes its informers from
+// Options.Cache or a private cache, registers its handlers and queues, and
+// removes the handlers when it returns; a Provisioner that never runs
+// leaves nothing on a shared cache. Events go to Options.Recorder, or to a
+// recorder Run builds over the client (events are on by default).
+//
 // # What it does
 //
 //   - Claims whose storage-provisioner annotation names the driver (and
@@ -24,13 +38,13 @@
 //
 //   - A claim only ever reaches the backend volume named after its own UID:
 //     every CreateVolume, lookup and DeleteVolume uses
-//     VolumeName(VolumeNamePrefix, claim UID, VolumeNameUUIDLength) or a
+//     "<VolumeNamePrefix>-<claim UID>" (see VolumeNameUUIDLength) or a
 //     volume ID the driver returned for that name. Nothing a user writes on
 //     a claim (annotations, finalizers, spec.volumeName) names a volume;
 //     the intent annotation and finalizer of earlier versions are honoured
 //     only when they name the claim's own volume, and otherwise reported
 //     with a ProvisioningRecordIgnored Warning and removed.
-//   - No leaked volumes (unless Options.NoIntent), through provisioning
+//   - No leaked volumes (unless Options.DisableIntent), through provisioning
 //     records: Secrets labelled LabelRecord in Options.RecordNamespace (the
 //     provisioner's namespace, where tenants cannot write). A record holds
 //     the claim's UID, the exact CreateVolumeRequest sent (without

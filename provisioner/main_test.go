@@ -28,6 +28,7 @@ import (
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/testkit/controlplane"
+	"github.com/csi-kit/sidecars/testkit/eventually"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -122,7 +123,8 @@ func (e *env) start(opts Options, cfg *rest.Config) (stop func()) {
 	if opts.Workers == 0 {
 		opts.Workers = 4
 	}
-	p, err := New(opts, client, snapclient.NewForConfigOrDie(cfg), e.conn, rec)
+	opts.SnapshotClient, opts.Recorder = snapclient.NewForConfigOrDie(cfg), rec
+	p, err := New(opts, client, e.conn)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -230,22 +232,6 @@ func (e *env) node(name string, labels map[string]string, keys ...string) {
 	})
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func (e *env) eventually(what string, timeout time.Duration, cond func() (bool, error)) {
-	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	e.t.Fatalf("timed out after %v waiting for %s (last error: %v)", timeout, what, last)
-}
-
 func (e *env) getClaim(name string) *v1.PersistentVolumeClaim {
 	pvc, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -261,15 +247,15 @@ func (e *env) getClaim(name string) *v1.PersistentVolumeClaim {
 func (e *env) waitBound(name string) *v1.PersistentVolume {
 	e.t.Helper()
 	var pv *v1.PersistentVolume
-	e.eventually("claim "+name+" bound", 60*time.Second, func() (bool, error) {
+	eventually.Require(e.t, 60*time.Second, "claim "+name+" bound", eventually.True("claim "+name+" bound", func() bool {
 		pvc := e.getClaim(name)
 		if pvc == nil || pvc.Status.Phase != v1.ClaimBound {
-			return false, nil
+			return false
 		}
 		var err error
 		pv, err = e.kube.CoreV1().PersistentVolumes().Get(e.ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
-		return err == nil, err
-	})
+		return err == nil
+	}))
 	return pv
 }
 
@@ -294,14 +280,14 @@ func (e *env) events(objName, reason string) []string {
 
 func (e *env) waitEvent(objName, reason, contains string) {
 	e.t.Helper()
-	e.eventually(fmt.Sprintf("event %s on %s containing %q", reason, objName, contains), 30*time.Second, func() (bool, error) {
+	eventually.Require(e.t, 30*time.Second, fmt.Sprintf("event %s on %s containing %q", reason, objName, contains), eventually.True(fmt.Sprintf("event %s on %s containing %q", reason, objName, contains), func() bool {
 		for _, m := range e.events(objName, reason) {
 			if strings.Contains(m, contains) {
-				return true, nil
+				return true
 			}
 		}
-		return false, nil
-	})
+		return false
+	}))
 }
 
 func (e *env) deleteClaim(name string) {

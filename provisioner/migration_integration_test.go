@@ -17,6 +17,7 @@ import (
 
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/resizer"
+	"github.com/csi-kit/sidecars/testkit/eventually"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -97,11 +98,11 @@ func TestMigrationAWSEBS(t *testing.T) {
 		t.Fatal(err)
 	}
 	size := resource.MustParse("3Gi")
-	e.eventually("claim capacity 3Gi", 60*time.Second, func() (bool, error) {
+	eventually.Require(e.t, 60*time.Second, "claim capacity 3Gi", eventually.True("claim capacity 3Gi", func() bool {
 		c := e.getClaim("data")
 		got, ok := c.Status.Capacity[v1.ResourceStorage]
-		return ok && got.Cmp(size) == 0, nil
-	})
+		return ok && got.Cmp(size) == 0
+	}))
 	if c := e.getClaim("data"); c.Annotations[resizer.AnnStorageResizer] != ebsDriver {
 		t.Errorf("claim's %s = %q, want %s", resizer.AnnStorageResizer, c.Annotations[resizer.AnnStorageResizer], ebsDriver)
 	}
@@ -121,10 +122,10 @@ func TestMigrationAWSEBS(t *testing.T) {
 
 	// Delete: reclaim Delete reaches DeleteVolume through the translation.
 	e.deleteClaim("data")
-	e.eventually("PV deleted", 60*time.Second, func() (bool, error) {
+	eventually.Require(e.t, 60*time.Second, "PV deleted", eventually.True("PV deleted", func() bool {
 		_, err := e.kube.CoreV1().PersistentVolumes().Get(e.ctx, pv.Name, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), err
-	})
+		return apierrors.IsNotFound(err)
+	}))
 	if n := e.drv.Calls("DeleteVolume"); n < 1 {
 		t.Errorf("DeleteVolume called %d times", n)
 	}
@@ -147,7 +148,7 @@ func TestMigrationAWSEBS(t *testing.T) {
 		t.Errorf("PV of the in-tree-annotated claim: source %+v, annotations %v", pv.Spec.PersistentVolumeSource, pv.Annotations)
 	}
 	e.deleteClaim("intree")
-	e.eventually("backend empty", 60*time.Second, func() (bool, error) { return len(e.drv.Volumes()) == 0, nil })
+	eventually.Require(e.t, 60*time.Second, "backend empty", eventually.True("backend empty", func() bool { return len(e.drv.Volumes()) == 0 }))
 }
 
 // gatherOps returns the csi_sidecar_operations_seconds series of method

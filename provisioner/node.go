@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
+
+	"github.com/csi-kit/sidecars/internal/ctrl"
 )
 
 // NodeDeployment runs the provisioner on every node, each serving only the
@@ -83,13 +85,13 @@ func (p *Provisioner) setupNode(ctx context.Context) error {
 	nd := p.opts.NodeDeployment
 	n, ok := p.drv.(interface{ Node() csi.NodeClient })
 	if !ok {
-		return errors.New("provisioner: node deployment needs the driver's node service (a *csiconn.Conn)")
+		return errors.New("node deployment needs the driver's node service (a *csiconn.Conn)")
 	}
 	callCtx, cancel := p.callCtx(ctx)
 	defer cancel()
 	info, err := n.Node().NodeGetInfo(callCtx, &csi.NodeGetInfoRequest{})
 	if err != nil {
-		return fmt.Errorf("provisioner: NodeGetInfo for node deployment: %w", err)
+		return fmt.Errorf("NodeGetInfo for node deployment: %w", err)
 	}
 	p.node = &nodeInfo{name: nd.NodeName}
 	labels := map[string]string{v1.LabelHostname: nd.NodeName}
@@ -116,20 +118,18 @@ func (p *Provisioner) setupNode(ctx context.Context) error {
 // without a selected node: wait the claim's delay, check the class admits
 // the node and the capacity fits, then set selected-node to this node
 // with the claim's resourceVersion as precondition, so that one node wins.
-func (p *Provisioner) take(ctx context.Context, key string, pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass) error {
+func (p *Provisioner) take(ctx context.Context, pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass) (ctrl.Result, error) {
 	logger := klog.FromContext(ctx)
 	if len(class.AllowedTopologies) > 0 && p.node.segment != nil && !anySubset(flatten(class.AllowedTopologies), p.node.segment) {
 		logger.V(4).Info("Class does not allow this node's topology", "class", class.Name)
-		return nil
+		return ctrl.Result{}, nil
 	}
 	if wait := p.takeWait(string(pvc.UID)); wait > 0 {
-		p.claimQueue.AddAfter(key, wait)
-		return nil
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	if ok, err := p.capacityFits(ctx, pvc, class); err != nil || !ok {
 		logger.V(3).Info("Not offering this node", "reason", "capacity", "fits", ok, "err", err)
-		p.claimQueue.AddAfter(key, p.takeRetry(string(pvc.UID)))
-		return nil
+		return ctrl.Result{RequeueAfter: p.takeRetry(string(pvc.UID))}, nil
 	}
 	patch := fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"annotations":{%q:%q}}}`, pvc.ResourceVersion, annSelectedNode, p.node.name)
 	_, err := p.kube.CoreV1().PersistentVolumeClaims(pvc.Namespace).Patch(ctx, pvc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
@@ -137,12 +137,11 @@ func (p *Provisioner) take(ctx context.Context, key string, pvc *v1.PersistentVo
 	case err == nil:
 		logger.V(2).Info("Took the claim for this node", "node", p.node.name)
 		p.forgetTake(string(pvc.UID))
-		return nil // the update event brings the claim back, now ours
+		return ctrl.Result{}, nil // the update event brings the claim back, now ours
 	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
-		p.claimQueue.AddAfter(key, p.takeRetry(string(pvc.UID)))
-		return nil // changed meanwhile, maybe taken by another node
+		return ctrl.Result{RequeueAfter: p.takeRetry(string(pvc.UID))}, nil // changed meanwhile, maybe taken by another node
 	}
-	return fmt.Errorf("setting %s on %s: %w", annSelectedNode, klog.KObj(pvc), err)
+	return ctrl.Result{}, fmt.Errorf("setting %s on %s: %w", annSelectedNode, klog.KObj(pvc), err)
 }
 
 // capacityFits asks GetCapacity for the class on this node's segment; a

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/testkit/eventually"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -121,9 +122,9 @@ func TestNodeDeployment(t *testing.T) {
 	for _, name := range []string{"scheduled", "anywhere", "pinned"} {
 		e.deleteClaim(name)
 	}
-	e.eventually("volumes deleted on their nodes", 30*time.Second, func() (bool, error) {
-		return len(e.drv.Volumes())+len(drvB.Volumes()) == 0, nil
-	})
+	eventually.Require(e.t, 30*time.Second, "volumes deleted on their nodes", eventually.True("volumes deleted on their nodes", func() bool {
+		return len(e.drv.Volumes())+len(drvB.Volumes()) == 0
+	}))
 }
 
 func affinityValue(pv *v1.PersistentVolume, key string) string {

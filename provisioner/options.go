@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
 	"github.com/csi-kit/sidecars/internal/kube"
@@ -21,9 +23,11 @@ const (
 	DefaultRetryIntervalStart   = time.Second
 	DefaultRetryIntervalMax     = 5 * time.Minute
 	DefaultCapacityPollInterval = time.Minute
-	DefaultResync               = 15 * time.Minute
-	DefaultIntentDelay          = time.Second
+	DefaultResyncPeriod         = 15 * time.Minute
 )
+
+// defaultIntentDelay is the default Options.IntentDelay.
+const defaultIntentDelay = time.Second
 
 // Options configures a Provisioner. A zero field means "use the default".
 type Options struct {
@@ -40,8 +44,9 @@ type Options struct {
 	// RetryIntervalStart and RetryIntervalMax bound the per-item exponential
 	// backoff; defaults 1s and 5m.
 	RetryIntervalStart, RetryIntervalMax time.Duration
-	// Resync re-examines every cached claim and volume this often; default 15m.
-	Resync time.Duration
+	// ResyncPeriod re-examines every cached claim and volume this often;
+	// 0 means DefaultResyncPeriod (15m), negative never.
+	ResyncPeriod time.Duration
 
 	// DefaultFSType is the fsType when the class names none.
 	DefaultFSType string
@@ -61,9 +66,9 @@ type Options struct {
 	DisableTopology bool
 	// StrictTopology sends only the selected node's segment.
 	StrictTopology bool
-	// NoImmediateTopology sends no topology for Immediate claims without
-	// allowedTopologies (upstream --immediate-topology=false).
-	NoImmediateTopology bool
+	// DisableImmediateTopology sends no topology for Immediate claims
+	// without allowedTopologies (upstream --immediate-topology=false).
+	DisableImmediateTopology bool
 	// DisableVolumeAttributesClass ignores spec.volumeAttributesClassName.
 	DisableVolumeAttributesClass bool
 
@@ -76,10 +81,10 @@ type Options struct {
 	// before every first call (two more writes per volume, no window at
 	// all). Must be below Timeout.
 	IntentDelay time.Duration
-	// NoIntent writes no provisioning records. It gives up the no-leak
+	// DisableIntent writes no provisioning records. It gives up the no-leak
 	// guarantee: a restart, a leader change or a PVC deleted during a
 	// create that timed out may leave a volume behind.
-	NoIntent bool
+	DisableIntent bool
 	// RecordNamespace holds the provisioning records: the provisioner's
 	// own namespace, where tenants cannot write. Default: env
 	// POD_NAMESPACE, else the service account's namespace, else "default".
@@ -90,8 +95,8 @@ type Options struct {
 	SnapshotSweepInterval time.Duration
 	// InfeasibleRetryDelay is how long a claim whose CreateVolume the
 	// driver refused with InvalidArgument waits before its next attempt,
-	// unless its StorageClass is replaced meanwhile; default
-	// DefaultInfeasibleRetryDelay (5m, fixed upstream).
+	// unless its StorageClass is replaced meanwhile; default 5m (fixed
+	// upstream).
 	InfeasibleRetryDelay time.Duration
 	// DisableNormalEvents stops the Normal "Provisioning" (per attempt)
 	// and "ProvisioningSucceeded" events, which are emitted by default as
@@ -108,14 +113,23 @@ type Options struct {
 	// (upstream --node-deployment); see NodeDeployment.
 	NodeDeployment *NodeDeployment
 
+	// SnapshotClient reaches the VolumeSnapshot API; nil, or an API server
+	// that does not serve it, makes restores from VolumeSnapshots fail
+	// with an event (nothing else waits for the API).
+	SnapshotClient snapclient.Interface
 	// Cache, when set, holds the informers this provisioner shares with
-	// other controllers of the process (see package sharedcache); nil: it
-	// keeps its own. CSIStorageCapacity objects are always watched apart.
+	// other controllers of the process (see package sharedcache); nil: Run
+	// keeps its own. With a SnapshotClient, a Cache must have been created
+	// with a snapshot client too. CSIStorageCapacity objects are always
+	// watched apart.
 	Cache *sharedcache.Cache
+	// Recorder receives the provisioner's events; nil: Run builds one over
+	// the Kubernetes client for its own time.
+	Recorder record.EventRecorder
 
 	// Registerer receives the provisioner's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
-	// Clock is the provisioner's time source; default the real clock.
+	// Clock is the provisioner's time source; nil means the real clock.
 	Clock clock.WithTicker
 }
 
@@ -150,11 +164,11 @@ func (o Options) withDefaults() Options {
 	if o.RetryIntervalMax == 0 {
 		o.RetryIntervalMax = DefaultRetryIntervalMax
 	}
-	if o.Resync == 0 {
-		o.Resync = DefaultResync
+	if o.ResyncPeriod == 0 {
+		o.ResyncPeriod = DefaultResyncPeriod
 	}
 	if o.IntentDelay == 0 {
-		o.IntentDelay = min(DefaultIntentDelay, o.Timeout/2)
+		o.IntentDelay = min(defaultIntentDelay, o.Timeout/2)
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
@@ -163,7 +177,7 @@ func (o Options) withDefaults() Options {
 		o.RecordNamespace = kube.OwnNamespace()
 	}
 	if o.InfeasibleRetryDelay == 0 {
-		o.InfeasibleRetryDelay = DefaultInfeasibleRetryDelay
+		o.InfeasibleRetryDelay = defaultInfeasibleRetryDelay
 	}
 	if o.SnapshotSweepInterval == 0 {
 		o.SnapshotSweepInterval = DefaultSnapshotSweepInterval
@@ -211,6 +225,9 @@ func (o Options) Validate() error {
 	}
 	if o.RetryIntervalStart < 0 || o.RetryIntervalMax < o.RetryIntervalStart {
 		errs = append(errs, fmt.Errorf("RetryIntervalStart %v / RetryIntervalMax %v: need 0 < start <= max", o.RetryIntervalStart, o.RetryIntervalMax))
+	}
+	if o.Cache != nil && o.SnapshotClient != nil && o.Cache.Snapshot == nil {
+		errs = append(errs, errors.New("Cache: has no snapshot informers while SnapshotClient is set; create the Cache with the snapshot client"))
 	}
 	if nd := o.NodeDeployment; nd != nil {
 		if nd.NodeName == "" {

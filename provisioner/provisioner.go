@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
-	snapinformers "github.com/kubernetes-csi/external-snapshotter/client/v8/informers/externalversions"
 	snaplisters "github.com/kubernetes-csi/external-snapshotter/client/v8/listers/volumesnapshot/v1"
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -19,12 +17,11 @@ import (
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/kube"
-	"github.com/csi-kit/sidecars/sharedcache"
 )
 
 // Driver is what the provisioner needs from a CSI driver connection;
@@ -44,40 +41,39 @@ type Provisioner struct {
 	drv      Driver
 	name     string
 	caps     csiconn.Capabilities
-	rec      record.EventRecorder
 	met      *metrics
 	identity string
+	once     ctrl.Once
 
-	cache       *sharedcache.Cache // informers, shared or private (ownCache)
-	ownCache    bool
-	handlers    sharedcache.Handlers
-	snapFactory snapinformers.SharedInformerFactory // private, without a shared Cache
+	// Set by Run before the workers start.
+	rec         record.EventRecorder // the runtime's
 	claims      corelisters.PersistentVolumeClaimLister
 	volumes     corelisters.PersistentVolumeLister
 	classes     storagelisters.StorageClassLister
 	nodes       corelisters.NodeLister
 	csiNodes    storagelisters.CSINodeLister
 	attachments storagelisters.VolumeAttachmentLister
-	snapshots   snaplisters.VolumeSnapshotLister
+	snapshots   snaplisters.VolumeSnapshotLister // nil: no VolumeSnapshot API
 	contents    snaplisters.VolumeSnapshotContentLister
-	synced      []cache.InformerSynced
-
-	claimQueue  workqueue.TypedRateLimitingInterface[string]
-	volumeQueue workqueue.TypedRateLimitingInterface[string]
-	recordQueue workqueue.TypedRateLimitingInterface[string] // claim UIDs of provisioning records
+	claimQueue  *ctrl.Queue
+	volumeQueue *ctrl.Queue
+	recordQueue *ctrl.Queue // claim UIDs of provisioning records
 	// snapshotQueue: namespace/name of snapshots whose source-protection
 	// finalizer may have to go now (snapshot or restoring claim deleted).
-	snapshotQueue workqueue.TypedRateLimitingInterface[string]
-	records       *records
-	recordsOff    bool // no RBAC for records (set by Run before the workers start)
-	// deletedVolumes: PVs whose volume this process deleted (see uidSet).
+	snapshotQueue *ctrl.Queue
+
+	records    *records
+	recordsOff bool // no RBAC for records (set by Run before the workers start)
+	// deletedVolumes: PVs whose backend volume this process deleted (see
+	// uidSet); a CSI-side write no informer shows.
 	deletedVolumes uidSet
-	// provisioned: claims whose PV this process created, until the claim
-	// is seen bound or deleted (the PV informer may lag behind our write).
-	provisioned uidSet
+	// pvs holds the PVs this process created, by name, until the PV
+	// informer shows them: every lookup of a claim's PV goes through
+	// p.volume, which applies ctrl.Fresh's rule. An entry goes when the
+	// cache catches up, or when the PV or its claim is deleted.
+	pvs *ctrl.Fresh[*v1.PersistentVolume]
 	// slow: claims refused as infeasible, waiting Options.InfeasibleRetryDelay.
 	slow     slowSet
-	started  atomic.Bool
 	capacity *capacityController
 
 	// topoCache keeps the requirement of a claim between attempts so that
@@ -86,39 +82,47 @@ type Provisioner struct {
 	topoCache map[string]topoEntry
 	takeAt    map[string]takeState // node deployment: next offer per claim UID
 	node      *nodeInfo            // node deployment: this node, set by Run
+	// started is closed once Run has synced its caches and is about to
+	// start the workers.
+	started chan struct{}
 }
 
+// eventSource is the component of the events of a recorder Run builds.
+const eventSource = "external-provisioner"
+
 // New checks opts and builds a Provisioner; nothing starts until Run.
-// snaps may be nil: restores from VolumeSnapshots then fail with an event.
-// rec may be nil: events are then discarded.
-func New(opts Options, kubeClient kubernetes.Interface, snaps snapclient.Interface, drv Driver, rec record.EventRecorder) (*Provisioner, error) {
+// Without Options.SnapshotClient, restores from VolumeSnapshots fail with
+// an event.
+func New(opts Options, kubeClient kubernetes.Interface, drv Driver) (*Provisioner, error) {
 	opts = opts.withDefaults()
-	if err := opts.Validate(); err != nil {
-		return nil, fmt.Errorf("provisioner: %w", err)
-	}
+	err := opts.Validate()
 	if kubeClient == nil || drv == nil {
-		return nil, errors.New("provisioner: a Kubernetes client and a driver are required")
+		err = errors.Join(err, errors.New("a Kubernetes client and a driver are required"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("provisioner: %w", err)
 	}
 	caps := drv.Capabilities()
 	if !caps.ControllerService || !caps.HasController(csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME) {
 		return nil, fmt.Errorf("provisioner: driver %s lacks CONTROLLER_SERVICE with CREATE_DELETE_VOLUME", drv.DriverName())
-	}
-	if rec == nil {
-		rec = &record.FakeRecorder{}
 	}
 	met, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("provisioner: %w", err)
 	}
 	p := &Provisioner{
-		opts: opts, kube: kubeClient, snaps: snaps, drv: drv, ctrl: drv.Controller(),
-		name: drv.DriverName(), caps: caps, rec: rec, met: met, records: newRecords(),
+		opts: opts, kube: kubeClient, snaps: opts.SnapshotClient, drv: drv, ctrl: drv.Controller(),
+		name: drv.DriverName(), caps: caps, met: met, records: newRecords(),
 		identity:  fmt.Sprintf("%d-%d-%s", opts.Clock.Now().UnixMilli(), rand.IntN(10000), drv.DriverName()),
+		pvs:       ctrl.NewFresh[*v1.PersistentVolume](),
 		topoCache: map[string]topoEntry{},
 		takeAt:    map[string]takeState{},
+		started:   make(chan struct{}),
 	}
-	if err := p.setup(); err != nil {
-		return nil, fmt.Errorf("provisioner: %w", err)
+	if opts.Capacity != nil {
+		if p.capacity, err = newCapacityController(p); err != nil {
+			return nil, fmt.Errorf("provisioner: %w", err)
+		}
 	}
 	return p, nil
 }
@@ -127,198 +131,126 @@ func (p *Provisioner) topology() bool {
 	return p.caps.Topology && !p.opts.DisableTopology
 }
 
-func (p *Provisioner) rateLimiter() workqueue.TypedRateLimiter[string] {
-	return workqueue.NewTypedItemExponentialFailureRateLimiter[string](p.opts.RetryIntervalStart, p.opts.RetryIntervalMax)
+// Run watches claims, volumes and classes and provisions until ctx ends.
+// It returns an error if the caches never sync or the records cannot be
+// read, and, when the driver offers WatchLoss (as *csiconn.Conn does), an
+// error wrapping csiconn.ErrConnectionLost when the driver goes away. A
+// Provisioner runs once.
+func (p *Provisioner) Run(ctx context.Context) error {
+	if err := p.once.Begin("provisioner"); err != nil {
+		return err
+	}
+	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("driver", p.name))
+	snaps := p.snapshotAPI(ctx)
+	rt, err := ctrl.New(ctrl.Config{Name: "provisioner", Kube: p.kube, Snapshot: snaps,
+		Cache: p.opts.Cache, Transform: stripForCache, Recorder: p.opts.Recorder, EventSource: eventSource,
+		Driver: p.drv, Clock: p.opts.Clock})
+	if err != nil {
+		return err
+	}
+	p.rec = rt.Recorder()
+	queue := func(name, logKey string, workers int, sync ctrl.ReconcileFunc) *ctrl.Queue {
+		return rt.Queue(ctrl.QueueOptions{Name: name, LogKey: logKey, Workers: workers,
+			RetryStart: p.opts.RetryIntervalStart, RetryMax: p.opts.RetryIntervalMax}, sync)
+	}
+	p.claimQueue = queue("claims", "claim", p.opts.Workers, p.syncClaim)
+	p.volumeQueue = queue("volumes", "pv", p.opts.Workers, noDelay(p.syncVolume))
+	p.recordQueue = queue("records", "claimUID", min(p.opts.Workers, 4), p.syncRecord)
+	p.snapshotQueue = queue("snapshots", "snapshot", 1, noDelay(p.syncSnapshot))
+	p.watch(rt, snaps != nil)
+	if p.capacity != nil {
+		p.capacity.watch(rt)
+		rt.Go(p.capacity.run)
+	}
+	rt.Go(p.sweepSnapshots)
+	return rt.Run(ctx, p.ready)
 }
 
-func (p *Provisioner) setup() error {
-	p.cache = p.opts.Cache
-	if p.cache == nil {
-		p.cache, p.ownCache = sharedcache.NewWithTransform(p.kube, nil, stripForCache), true
+// snapshotAPI returns the snapshot client when the API server serves the
+// VolumeSnapshot API; nil otherwise, so that restores fail with an event
+// instead of the whole provisioner waiting for informers that never sync.
+func (p *Provisioner) snapshotAPI(ctx context.Context) snapclient.Interface {
+	if p.snaps == nil {
+		return nil
 	}
-	p.claimQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "claims", Clock: p.opts.Clock})
-	p.volumeQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "volumes", Clock: p.opts.Clock})
-	p.recordQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "records", Clock: p.opts.Clock})
-	p.snapshotQueue = workqueue.NewTypedRateLimitingQueueWithConfig(p.rateLimiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "snapshots", Clock: p.opts.Clock})
+	if _, err := p.snaps.Discovery().ServerResourcesForGroupVersion(snapshotAPIGroup + "/v1"); err != nil {
+		klog.FromContext(ctx).Info("VolumeSnapshot API not served: restores from snapshots are disabled", "err", err)
+		return nil
+	}
+	return p.snaps
+}
 
-	claimInf := p.cache.Kube.Core().V1().PersistentVolumeClaims()
+// watch takes the informers from the runtime's cache and registers the
+// handlers; the snapshot informers only when the API is served.
+func (p *Provisioner) watch(rt *ctrl.Runtime, snapshots bool) {
+	c, resync := rt.Cache(), p.opts.ResyncPeriod
+	claimInf := c.Kube.Core().V1().PersistentVolumeClaims()
 	p.claims = claimInf.Lister()
-	p.addHandler(claimInf.Informer(), cache.ResourceEventHandlerFuncs{
+	rt.Watch(claimInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { p.enqueueClaim(o) },
 		UpdateFunc: func(_, o any) { p.enqueueClaim(o) },
 		DeleteFunc: func(o any) { p.claimDeleted(o) },
-	})
-	volInf := p.cache.Kube.Core().V1().PersistentVolumes()
+	}, resync)
+	volInf := c.Kube.Core().V1().PersistentVolumes()
 	p.volumes = volInf.Lister()
-	p.addHandler(volInf.Informer(), cache.ResourceEventHandlerFuncs{
+	rt.Watch(volInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { p.enqueueVolume(o) },
 		UpdateFunc: func(_, o any) { p.enqueueVolume(o) },
 		DeleteFunc: func(o any) { p.volumeDeleted(o) },
-	})
-	classInf := p.cache.Kube.Storage().V1().StorageClasses()
+	}, resync)
+	classInf := c.Kube.Storage().V1().StorageClasses()
 	p.classes = classInf.Lister()
-	p.addHandler(classInf.Informer(), cache.ResourceEventHandlerFuncs{
+	rt.Watch(classInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { p.classChanged(o) },
 		UpdateFunc: func(_, o any) { p.classChanged(o) },
 		DeleteFunc: func(o any) { p.classChanged(o) },
-	})
-	p.synced = append(p.synced, claimInf.Informer().HasSynced, volInf.Informer().HasSynced, classInf.Informer().HasSynced)
+	}, resync)
 	if (p.topology() || p.opts.Capacity != nil) && p.opts.NodeDeployment == nil {
-		nodeInf := p.cache.Kube.Core().V1().Nodes()
-		csiNodeInf := p.cache.Kube.Storage().V1().CSINodes()
+		nodeInf, csiNodeInf := c.Kube.Core().V1().Nodes(), c.Kube.Storage().V1().CSINodes()
 		p.nodes, p.csiNodes = nodeInf.Lister(), csiNodeInf.Lister()
-		p.synced = append(p.synced, nodeInf.Informer().HasSynced, csiNodeInf.Informer().HasSynced)
+		rt.WaitFor(nodeInf.Informer().HasSynced, csiNodeInf.Informer().HasSynced)
 	}
 	if p.caps.HasController(csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME) {
-		vaInf := p.cache.Kube.Storage().V1().VolumeAttachments()
+		vaInf := c.Kube.Storage().V1().VolumeAttachments()
 		p.attachments = vaInf.Lister()
-		p.synced = append(p.synced, vaInf.Informer().HasSynced)
+		rt.WaitFor(vaInf.Informer().HasSynced)
 	}
-	if p.opts.Capacity != nil {
-		var err error
-		if p.capacity, err = newCapacityController(p); err != nil {
-			return err
-		}
+	if snapshots {
+		vs, vsc := c.Snapshot.Snapshot().V1().VolumeSnapshots(), c.Snapshot.Snapshot().V1().VolumeSnapshotContents()
+		p.snapshots, p.contents = vs.Lister(), vsc.Lister()
+		rt.Watch(vs.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { p.enqueueSnapshot(o) },
+			UpdateFunc: func(_, o any) { p.enqueueSnapshot(o) },
+		}, resync)
+		rt.WaitFor(vsc.Informer().HasSynced)
 	}
-	return nil
 }
 
-// Run starts the informers and workers and blocks until ctx ends. It
-// returns an error if the caches never sync, and, when the driver offers
-// WatchLoss (as *csiconn.Conn does), an error wrapping
-// csiconn.ErrConnectionLost when the driver goes away.
-func (p *Provisioner) Run(ctx context.Context) error {
-	if !p.started.CompareAndSwap(false, true) {
-		return errors.New("provisioner: Run called twice; build a new Provisioner with New")
-	}
-	logger := klog.FromContext(ctx).WithValues("driver", p.name)
-	ctx = klog.NewContext(ctx, logger)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-
-	synced := append([]cache.InformerSynced{}, p.synced...)
-	defer p.handlers.RemoveAll()
-	if p.snaps != nil {
-		// Watch snapshots only where the API is served; without it restores
-		// fail with an event instead of the whole provisioner waiting.
-		if _, err := p.snaps.Discovery().ServerResourcesForGroupVersion(snapshotAPIGroup + "/v1"); err == nil {
-			sf := p.cache.Snapshot
-			if sf == nil {
-				p.snapFactory = snapinformers.NewSharedInformerFactoryWithOptions(p.snaps, p.opts.Resync, snapinformers.WithTransform(kube.StripForCache))
-				sf = p.snapFactory
-				defer p.snapFactory.Shutdown()
-				defer cancel(nil) // informers stop before Shutdown waits for them
-			}
-			vs := sf.Snapshot().V1().VolumeSnapshots()
-			vsc := sf.Snapshot().V1().VolumeSnapshotContents()
-			p.snapshots, p.contents = vs.Lister(), vsc.Lister()
-			p.addHandler(vs.Informer(), cache.ResourceEventHandlerFuncs{
-				AddFunc:    func(o any) { p.enqueueSnapshot(o) },
-				UpdateFunc: func(_, o any) { p.enqueueSnapshot(o) },
-			})
-			synced = append(synced, vs.Informer().HasSynced, vsc.Informer().HasSynced)
-			if p.snapFactory != nil {
-				p.snapFactory.Start(ctx.Done())
-			}
-		} else {
-			logger.Info("VolumeSnapshot API not served: restores from snapshots are disabled", "err", err)
-		}
-	}
-	if p.ownCache {
-		defer p.cache.Shutdown()
-	}
-	p.cache.Start()
-	kube.LogCacheSync(ctx, "provisioner")
-	synced = append(synced, p.handlers.HasSynced)
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
-			return nil
-		}
-		return errors.New("provisioner: informer caches did not sync")
-	}
+// ready runs once the caches have synced, before the workers start: it
+// reads this node's topology (node deployment) and the provisioning
+// records, and queues every record.
+func (p *Provisioner) ready(ctx context.Context) error {
 	if p.opts.NodeDeployment != nil {
 		if err := p.setupNode(ctx); err != nil {
 			return err
 		}
 	}
 	if err := p.loadRecords(ctx); err != nil {
-		return fmt.Errorf("provisioner: %w", err)
+		return err
 	}
-	logger.Info("Provisioner started", "records", p.records.len(), "workers", p.opts.Workers, "topology", p.topology(), "capabilities", p.caps.String())
-
-	var wg sync.WaitGroup
-	defer func() {
-		p.claimQueue.ShutDown()
-		p.volumeQueue.ShutDown()
-		p.recordQueue.ShutDown()
-		p.snapshotQueue.ShutDown()
-		wg.Wait()
-	}()
-	if w, ok := p.drv.(interface{ WatchLoss(context.Context) error }); ok {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.WatchLoss(ctx); err != nil && errors.Is(err, csiconn.ErrConnectionLost) {
-				cancel(err)
-			}
-		}()
-	}
-	for i := 0; i < p.opts.Workers; i++ {
-		wg.Add(2)
-		go func() { defer wg.Done(); p.work(ctx, p.claimQueue, p.syncClaim) }()
-		go func() { defer wg.Done(); p.work(ctx, p.volumeQueue, p.syncVolume) }()
-	}
-	p.records.mu.Lock()
-	for uid := range p.records.m {
+	for _, uid := range p.records.uids() {
 		p.recordQueue.Add(string(uid))
 	}
-	p.records.mu.Unlock()
-	for range min(p.opts.Workers, 4) {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.work(ctx, p.recordQueue, p.syncRecord) }()
-	}
-	wg.Add(2)
-	go func() { defer wg.Done(); p.work(ctx, p.snapshotQueue, p.syncSnapshot) }()
-	go func() { defer wg.Done(); p.sweepSnapshots(ctx) }()
-	if p.capacity != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.capacity.run(ctx) }()
-	}
-	<-ctx.Done()
-	if err := context.Cause(ctx); err != nil && errors.Is(err, csiconn.ErrConnectionLost) {
-		return fmt.Errorf("provisioner: %w", err)
-	}
+	klog.FromContext(ctx).Info("Provisioner started", "records", p.records.len(), "workers", p.opts.Workers,
+		"topology", p.topology(), "capabilities", p.caps.String())
+	close(p.started)
 	return nil
 }
 
-func (p *Provisioner) work(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) {
-	go func() { <-ctx.Done(); q.ShutDown() }()
-	for {
-		key, quit := q.Get()
-		if quit {
-			return
-		}
-		func() {
-			defer q.Done(key)
-			err := sync(ctx, key)
-			switch {
-			case err == nil:
-				q.Forget(key)
-			case errors.Is(err, errRetryLater):
-				q.AddRateLimited(key)
-			default:
-				if ctx.Err() == nil {
-					klog.FromContext(ctx).V(2).Info("Will retry", "key", key, "err", err)
-				}
-				q.AddRateLimited(key)
-			}
-		}()
-	}
+// noDelay adapts a sync that never asks for a delay to a ReconcileFunc.
+func noDelay(sync func(context.Context, string) error) ctrl.ReconcileFunc {
+	return func(ctx context.Context, key string) (ctrl.Result, error) { return ctrl.Result{}, sync(ctx, key) }
 }
-
-// errRetryLater asks for a rate-limited retry without logging an error.
-var errRetryLater = errors.New("retry later")
-
 func (p *Provisioner) enqueueClaim(o any) {
 	pvc, ok := o.(*v1.PersistentVolumeClaim)
 	if !ok {
@@ -326,9 +258,6 @@ func (p *Provisioner) enqueueClaim(o any) {
 	}
 	if pvc.DeletionTimestamp != nil && p.records.get(pvc.UID) != nil {
 		p.recordQueue.Add(string(pvc.UID))
-	}
-	if pvc.Spec.VolumeName != "" {
-		p.provisioned.remove(pvc.UID)
 	}
 	// Bound claims need work only when deleted with one of our finalizers.
 	if pvc.Spec.VolumeName != "" && (pvc.DeletionTimestamp == nil ||
@@ -346,7 +275,9 @@ func (p *Provisioner) claimDeleted(o any) {
 		p.slow.remove(pvc.UID)
 		p.forgetTopology(string(pvc.UID))
 		p.forgetTake(string(pvc.UID))
-		p.provisioned.remove(pvc.UID)
+		if name, err := volumeName(p.opts.VolumeNamePrefix, string(pvc.UID), p.opts.VolumeNameUUIDLength); err == nil {
+			p.pvs.Forget(name)
+		}
 		p.enqueueSource(pvc)
 		if p.records.get(pvc.UID) != nil {
 			p.recordQueue.Add(string(pvc.UID))
@@ -386,6 +317,7 @@ func (p *Provisioner) volumeDeleted(o any) {
 		return
 	}
 	p.volumeQueue.Forget(pv.Name)
+	p.pvs.Forget(pv.Name)
 	p.deletedVolumes.remove(pv.UID)
 	if p.capacity != nil {
 		p.capacity.refreshForVolume(pv)
@@ -397,16 +329,6 @@ func (p *Provisioner) volumeDeleted(o any) {
 }
 
 // callCtx bounds one CSI call by Options.Timeout.
-// addHandler registers h on inf for this provisioner's lifetime (removed
-// when Run returns, since a shared informer outlives it).
-func (p *Provisioner) addHandler(inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
-	if err := p.handlers.Add(inf, h, p.opts.Resync); err != nil {
-		// Only a stopped informer refuses handlers: a shared Cache shut
-		// down before New. Run then fails to sync and says so.
-		klog.Background().Error(err, "Cannot watch", "driver", p.name)
-	}
-}
-
 func (p *Provisioner) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, p.opts.Timeout)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"sync"
 
@@ -20,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/ctrl"
 )
 
 // A provisioning record is the durable note "a volume of this name may
@@ -30,7 +30,7 @@ import (
 // once the claim, its class, its data source or its namespace are gone:
 //
 //   - the claim's namespace, name and UID, and the volume name, which is
-//     always VolumeName(prefix, claim UID);
+//     always volumeName(prefix, claim UID);
 //   - the exact CreateVolumeRequest that was sent, without secrets, so the
 //     cleanup re-sends the identical request (idempotent by name) to learn
 //     the volume ID; or the volume ID itself once known;
@@ -92,20 +92,10 @@ type records struct {
 	// busy holds claims with a CreateVolume in flight in this process; the
 	// cleanup of their record waits for it to return.
 	busy map[types.UID]bool
-	// writes serialise the API writes of one record (save, drop): the claim
-	// worker and the record worker both write, and a record one of them
-	// dropped must never be written back by the other.
-	writes [64]sync.Mutex
-}
-
-// lockWrites locks the writes of the record of uid; call the result to
-// unlock. Records share 64 locks by hash of the UID.
-func (r *records) lockWrites(uid types.UID) func() {
-	h := fnv.New32a()
-	h.Write([]byte(uid))
-	m := &r.writes[h.Sum32()%uint32(len(r.writes))]
-	m.Lock()
-	return m.Unlock
+	// writes serialise the API writes of one record (save, drop), keyed
+	// by claim UID: the claim worker and the record worker both write, and
+	// a record one of them dropped must never be written back by the other.
+	writes ctrl.KeyLocks
 }
 
 func newRecords() *records {
@@ -124,6 +114,17 @@ func (r *records) isSaved(uid types.UID) bool {
 	defer r.mu.Unlock()
 	rec := r.m[uid]
 	return rec != nil && rec.saved
+}
+
+// uids lists the claims that have a record.
+func (r *records) uids() []types.UID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	uids := make([]types.UID, 0, len(r.m))
+	for uid := range r.m {
+		uids = append(uids, uid)
+	}
+	return uids
 }
 
 func (r *records) len() int {
@@ -217,7 +218,7 @@ func (rec *provRecord) request() *csi.CreateVolumeRequest {
 // loadRecords reads this driver's records from the API server; called
 // once by Run before the workers start.
 func (p *Provisioner) loadRecords(ctx context.Context) error {
-	if p.opts.NoIntent {
+	if p.opts.DisableIntent {
 		return nil
 	}
 	list, err := p.kube.CoreV1().Secrets(p.opts.RecordNamespace).List(ctx, metav1.ListOptions{LabelSelector: LabelRecord + "=" + p.name})
@@ -251,7 +252,7 @@ func (p *Provisioner) loadRecords(ctx context.Context) error {
 // write is retried by the record worker for as long as the process runs;
 // the error is returned for callers that must not go on without it.
 func (p *Provisioner) keepRecord(ctx context.Context, rec *provRecord) error {
-	if p.opts.NoIntent || p.recordsOff {
+	if p.opts.DisableIntent || p.recordsOff {
 		return nil
 	}
 	uid := rec.meta.ClaimUID
@@ -272,7 +273,7 @@ func (p *Provisioner) keepRecord(ctx context.Context, rec *provRecord) error {
 	err := p.saveRecord(ctx, rec)
 	if err != nil {
 		klog.FromContext(ctx).Error(err, "Could not write the provisioning record; retrying", "volume", rec.meta.VolumeName)
-		p.recordQueue.AddRateLimited(string(uid))
+		p.retryRecord(uid)
 		return err
 	}
 	// The claim may be gone already (deleted before the record existed, so
@@ -281,10 +282,16 @@ func (p *Provisioner) keepRecord(ctx context.Context, rec *provRecord) error {
 	return nil
 }
 
+// retryRecord brings the record of uid back to the record worker after a
+// failed write; the worker's own failures back off from there.
+func (p *Provisioner) retryRecord(uid types.UID) {
+	p.recordQueue.AddAfter(string(uid), p.opts.RetryIntervalStart)
+}
+
 // saveRecord writes rec (create, or update of the one stored), unless it
 // is no longer the claim's record (dropped or replaced meanwhile).
 func (p *Provisioner) saveRecord(ctx context.Context, rec *provRecord) error {
-	defer p.records.lockWrites(rec.meta.ClaimUID)()
+	defer p.records.writes.Lock(string(rec.meta.ClaimUID))()
 	if p.records.get(rec.meta.ClaimUID) != rec {
 		return nil
 	}
@@ -311,7 +318,7 @@ func (p *Provisioner) saveRecord(ctx context.Context, rec *provRecord) error {
 // dropRecord removes the record of a claim: its volume has a PV, was
 // deleted, or provably does not exist.
 func (p *Provisioner) dropRecord(ctx context.Context, uid types.UID) error {
-	defer p.records.lockWrites(uid)()
+	defer p.records.writes.Lock(string(uid))()
 	p.records.mu.Lock()
 	_, ok := p.records.m[uid]
 	p.records.mu.Unlock()
@@ -340,16 +347,13 @@ func provesAbsence(err error) bool {
 		csiconn.Code(err) != codes.AlreadyExists
 }
 
-// errBusy: a CreateVolume of the claim is in flight in this process.
-var errBusy = errors.New("a CreateVolume for this claim is in flight")
-
 // syncRecord handles one record key (a claim UID): drops the record once
 // the PV exists, and cleans up the volume once the claim is gone.
-func (p *Provisioner) syncRecord(ctx context.Context, key string) error {
+func (p *Provisioner) syncRecord(ctx context.Context, key string) (ctrl.Result, error) {
 	uid := types.UID(key)
 	rec := p.records.get(uid)
 	if rec == nil {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	m := rec.meta
 	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("pvc", klog.KRef(m.ClaimNamespace, m.ClaimName), "volume", m.VolumeName))
@@ -358,49 +362,51 @@ func (p *Provisioner) syncRecord(ctx context.Context, key string) error {
 	p.records.mu.Unlock()
 	if !saved {
 		if err := p.saveRecord(ctx, rec); err != nil {
-			return err
+			return ctrl.Result{}, err
 		}
 	}
-	if pv, err := p.volumes.Get(m.VolumeName); err == nil && pv.Spec.ClaimRef != nil && pv.Spec.ClaimRef.UID == uid {
-		return p.dropRecord(ctx, uid) // the PV carries the volume now
+	if pv := p.volume(m.VolumeName); pv != nil && pv.Spec.ClaimRef != nil && pv.Spec.ClaimRef.UID == uid {
+		return ctrl.Result{}, p.dropRecord(ctx, uid) // the PV carries the volume now
 	}
 	pvc, err := p.claims.PersistentVolumeClaims(m.ClaimNamespace).Get(m.ClaimName)
 	if err == nil && pvc.UID == uid && pvc.DeletionTimestamp == nil {
-		return nil // the claim's own sync provisions
+		return ctrl.Result{}, nil // the claim's own sync provisions
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
-		return err
+		return ctrl.Result{}, err
 	}
 	if p.records.isBusy(uid) {
-		return errBusy
+		// A CreateVolume of the claim is in flight in this process: its
+		// outcome decides about the record.
+		return ctrl.Result{RequeueAfter: p.opts.RetryIntervalStart}, nil
 	}
 	if p.records.get(uid) != rec {
-		return nil // dropped or replaced meanwhile; a replacement is queued
+		return ctrl.Result{}, nil // dropped or replaced meanwhile; a replacement is queued
 	}
 	// The informer may not show yet a PV the claim worker just created: ask
 	// the API server before deleting the volume.
 	pv, err := p.kube.CoreV1().PersistentVolumes().Get(ctx, m.VolumeName, metav1.GetOptions{})
 	switch {
 	case err == nil && pv.Spec.ClaimRef != nil && pv.Spec.ClaimRef.UID == uid:
-		return p.dropRecord(ctx, uid)
+		return ctrl.Result{}, p.dropRecord(ctx, uid)
 	case err != nil && !apierrors.IsNotFound(err):
-		return fmt.Errorf("checking for PV %s before cleaning up its volume: %w", m.VolumeName, err)
+		return ctrl.Result{}, fmt.Errorf("checking for PV %s before cleaning up its volume: %w", m.VolumeName, err)
 	}
 	if err := p.cleanupRecord(ctx, rec); err != nil {
 		p.met.cleanupFailed.Inc()
-		p.rec.Eventf(p.recordRef(uid), v1.EventTypeWarning, ReasonCleanupFailed,
+		p.rec.Eventf(p.recordRef(uid), v1.EventTypeWarning, reasonCleanupFailed,
 			"Volume %s of deleted claim %s/%s may still exist on the backend: %v. Retrying with backoff; fix the cause, or delete the volume on the backend and then this Secret by hand",
 			m.VolumeName, m.ClaimNamespace, m.ClaimName, err)
-		return err
+		return ctrl.Result{}, err
 	}
 	if err := p.dropRecord(ctx, uid); err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	if m.Snapshot != "" {
 		ns, name := snapshotOf(m.Snapshot)
 		p.releaseSnapshotIfUnused(ctx, ns, name, "")
 	}
-	return nil
+	return ctrl.Result{}, nil
 }
 
 // cleanupRecord deletes the volume of a record whose claim is gone.
@@ -435,6 +441,6 @@ func (p *Provisioner) recordRef(uid types.UID) *v1.ObjectReference {
 	return &v1.ObjectReference{Kind: "Secret", APIVersion: "v1", Namespace: p.opts.RecordNamespace, Name: recordName(uid)}
 }
 
-// ReasonCleanupFailed is the Warning of a record whose volume could not be
+// reasonCleanupFailed is the Warning of a record whose volume could not be
 // cleaned up yet.
-const ReasonCleanupFailed = "ProvisioningCleanupFailed"
+const reasonCleanupFailed = "ProvisioningCleanupFailed"

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/csi-kit/sidecars/testkit/eventually"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -71,7 +72,7 @@ func TestForgedIntentCannotDeleteAnotherVolume(t *testing.T) {
 	e.waitEvent("attacker", ReasonForgedRecord, pvA.Name)
 	e.waitBound("attacker")
 	e.deleteClaim("attacker")
-	e.eventually("attacker's claim gone", 30*time.Second, func() (bool, error) { return e.getClaim("attacker") == nil, nil })
+	eventually.Require(e.t, 30*time.Second, "attacker's claim gone", eventually.True("attacker's claim gone", func() bool { return e.getClaim("attacker") == nil }))
 	time.Sleep(time.Second) // give a wrong cleanup the chance to act
 	if !e.backendHas(pvA.Spec.CSI.VolumeHandle) {
 		t.Fatalf("victim's volume %s was deleted from the backend", pvA.Spec.CSI.VolumeHandle)
@@ -91,17 +92,17 @@ func TestPVWriteFailsAfterFastCreate(t *testing.T) {
 	e.start(Options{}, failing("/persistentvolumes", &fail))
 	sc := e.class("std", nil)
 	uid := e.claim("data", sc.Name, "1Gi", nil).UID
-	e.eventually("a record with the volume ID", 30*time.Second, func() (bool, error) {
+	eventually.Require(e.t, 30*time.Second, "a record with the volume ID", eventually.True("a record with the volume ID", func() bool {
 		r := e.record(uid)
-		return r != nil && strings.Contains(string(r.Data[keyRecord]), "volumeID"), nil
-	})
+		return r != nil && strings.Contains(string(r.Data[keyRecord]), "volumeID")
+	}))
 	if len(e.drv.Volumes()) != 1 {
 		t.Fatalf("backend has %d volumes, want 1", len(e.drv.Volumes()))
 	}
 	e.deleteClaim("data")
-	e.eventually("backend empty and record gone", 30*time.Second, func() (bool, error) {
-		return len(e.drv.Volumes()) == 0 && e.record(uid) == nil, nil
-	})
+	eventually.Require(e.t, 30*time.Second, "backend empty and record gone", eventually.True("backend empty and record gone", func() bool {
+		return len(e.drv.Volumes()) == 0 && e.record(uid) == nil
+	}))
 }
 
 // TestRecordWriteFailsBeforeCreate: with a negative IntentDelay no
@@ -120,7 +121,7 @@ func TestRecordWriteFailsBeforeCreate(t *testing.T) {
 	}
 	fail.Store(false)
 	e.waitBound("data")
-	e.eventually("record removed once the PV exists", 30*time.Second, func() (bool, error) { return e.record(uid) == nil, nil })
+	eventually.Require(e.t, 30*time.Second, "record removed once the PV exists", eventually.True("record removed once the PV exists", func() bool { return e.record(uid) == nil }))
 }
 
 // TestNamespaceDeletionNotBlocked: a create hangs with its record written;
@@ -142,18 +143,18 @@ func TestNamespaceDeletionNotBlocked(t *testing.T) {
 		}
 	})
 	uid := e.claim("data", sc.Name, "1Gi", nil).UID
-	e.eventually("record written during the slow call", 30*time.Second, func() (bool, error) { return e.record(uid) != nil, nil })
+	eventually.Require(e.t, 30*time.Second, "record written during the slow call", eventually.True("record written during the slow call", func() bool { return e.record(uid) != nil }))
 	if err := e.kube.CoreV1().Namespaces().Delete(e.ctx, e.ns, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually("namespace gone", 60*time.Second, func() (bool, error) {
+	eventually.Require(e.t, 60*time.Second, "namespace gone", eventually.True("namespace gone", func() bool {
 		_, err := e.kube.CoreV1().Namespaces().Get(e.ctx, e.ns, metav1.GetOptions{})
-		return err != nil, nil
-	})
+		return err != nil
+	}))
 	e.drv.Unhang("CreateVolume")
-	e.eventually("backend empty and record gone", 60*time.Second, func() (bool, error) {
-		return len(e.drv.Volumes()) == 0 && e.drv.Calls("DeleteVolume") > 0 && e.record(uid) == nil, nil
-	})
+	eventually.Require(e.t, 60*time.Second, "backend empty and record gone", eventually.True("backend empty and record gone", func() bool {
+		return len(e.drv.Volumes()) == 0 && e.drv.Calls("DeleteVolume") > 0 && e.record(uid) == nil
+	}))
 	reqs := e.drv.Requests("DeleteVolume")
 	if len(reqs) == 0 {
 		t.Fatal("no DeleteVolume request recorded")
@@ -170,16 +171,16 @@ func TestLegacyIntentConverted(t *testing.T) {
 	e := newEnv(t, fakedriver.Options{Capabilities: noTopology()})
 	sc := e.class("std", nil)
 	pvc := e.claim("data", sc.Name, "1Gi", nil)
-	name, _ := VolumeName(DefaultVolumeNamePrefix, string(pvc.UID), 0)
+	name, _ := volumeName(DefaultVolumeNamePrefix, string(pvc.UID), 0)
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q},"finalizers":[%q]}}`, AnnProvisioningVolumeName, name, FinalizerIntent)
 	if _, err := e.kube.CoreV1().PersistentVolumeClaims(e.ns).Patch(e.ctx, pvc.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.start(Options{}, nil)
 	e.waitBound("data")
-	e.eventually("intent finalizer removed", 30*time.Second, func() (bool, error) {
-		return !hasFinalizer(e.getClaim("data").Finalizers, FinalizerIntent), nil
-	})
+	eventually.Require(e.t, 30*time.Second, "intent finalizer removed", eventually.True("intent finalizer removed", func() bool {
+		return !hasFinalizer(e.getClaim("data").Finalizers, FinalizerIntent)
+	}))
 	if ev := e.events("data", ReasonForgedRecord); len(ev) != 0 {
 		t.Errorf("a valid legacy record was reported as forged: %v", ev)
 	}
@@ -195,10 +196,10 @@ func TestDeleteVolumeOnce(t *testing.T) {
 	e.claim("data", sc.Name, "1Gi", nil)
 	pv := e.waitBound("data")
 	e.deleteClaim("data")
-	e.eventually("PV gone", 60*time.Second, func() (bool, error) {
+	eventually.Require(e.t, 60*time.Second, "PV gone", eventually.True("PV gone", func() bool {
 		_, err := e.kube.CoreV1().PersistentVolumes().Get(e.ctx, pv.Name, metav1.GetOptions{})
-		return err != nil, nil
-	})
+		return err != nil
+	}))
 	time.Sleep(500 * time.Millisecond) // a second call would come from a requeue
 	if n := e.drv.Calls("DeleteVolume"); n != 1 {
 		t.Errorf("DeleteVolume called %d times, want 1", n)
@@ -261,11 +262,11 @@ func TestSweepOrphanedSnapshotFinalizer(t *testing.T) {
 		s, err := e.snaps.SnapshotV1().VolumeSnapshots(e.ns).Get(e.ctx, "snap", metav1.GetOptions{})
 		return err == nil && hasFinalizer(s.Finalizers, FinalizerSnapshotSource)
 	}
-	e.eventually("snapshot protected during the restore", 30*time.Second, func() (bool, error) { return protected(), nil })
+	eventually.Require(e.t, 30*time.Second, "snapshot protected during the restore", eventually.True("snapshot protected during the restore", func() bool { return protected() }))
 	time.Sleep(time.Second) // several sweeps: a pending restore keeps the finalizer
 	if !protected() {
 		t.Fatal("the sweeper removed the finalizer while a restore was pending")
 	}
 	e.deleteClaim("restored")
-	e.eventually("finalizer swept", 30*time.Second, func() (bool, error) { return !protected(), nil })
+	eventually.Require(e.t, 30*time.Second, "finalizer swept", eventually.True("finalizer swept", func() bool { return !protected() }))
 }

@@ -49,7 +49,7 @@ func (p *Provisioner) prepare(ctx context.Context, pvc *v1.PersistentVolumeClaim
 	if class == nil {
 		return nil, final(fmt.Errorf("storageclass %q not found", claimClass(pvc)))
 	}
-	name, err := VolumeName(p.opts.VolumeNamePrefix, string(pvc.UID), p.opts.VolumeNameUUIDLength)
+	name, err := volumeName(p.opts.VolumeNamePrefix, string(pvc.UID), p.opts.VolumeNameUUIDLength)
 	if err != nil {
 		return nil, final(err)
 	}
@@ -145,7 +145,7 @@ func (p *Provisioner) topologyRequirement(pvc *v1.PersistentVolumeClaim, class *
 	e, ok := p.cachedTopology(string(pvc.UID), nodeName)
 	if !ok {
 		in := topologyInput{Allowed: class.AllowedTopologies, Strict: p.opts.StrictTopology,
-			Immediate: !p.opts.NoImmediateTopology, ClaimName: pvc.Name}
+			Immediate: !p.opts.DisableImmediateTopology, ClaimName: pvc.Name}
 		if nodeName != "" {
 			node, err := p.nodes.Get(nodeName)
 			if err != nil {

@@ -8,10 +8,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// DefaultInfeasibleRetryDelay is the default Options.InfeasibleRetryDelay:
+// defaultInfeasibleRetryDelay is the default Options.InfeasibleRetryDelay:
 // a request the driver called invalid will not become valid by retrying it
 // on the normal backoff.
-const DefaultInfeasibleRetryDelay = 5 * time.Minute
+const defaultInfeasibleRetryDelay = 5 * time.Minute
 
 // slowSet holds the claims waiting out Options.InfeasibleRetryDelay, keyed
 // by claim UID, with the class they were refused under.

@@ -27,7 +27,6 @@ func (p *Provisioner) syncVolume(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("pv", name))
 	if p.node != nil && !p.onThisNode(pv) {
 		return nil // node deployment: another node's volume
 	}
@@ -54,10 +53,7 @@ func (p *Provisioner) patchPVFinalizers(ctx context.Context, pv *v1.PersistentVo
 	}
 	data, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": pv.ResourceVersion, "finalizers": list}})
 	_, err := p.kube.CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType, data, metav1.PatchOptions{})
-	if apierrors.IsConflict(err) {
-		return errRetryLater
-	}
-	return err // NotFound included: releasePV checks it
+	return err // NotFound and conflicts included: releasePV checks them
 }
 
 // errInUse is returned while a VolumeAttachment names the PV.
@@ -66,7 +62,7 @@ var errInUse = errors.New("volume is still attached")
 func (p *Provisioner) delete(ctx context.Context, pv *v1.PersistentVolume) (err error) {
 	start := p.opts.Clock.Now()
 	defer func() {
-		if !errors.Is(err, errRetryLater) {
+		if !lostRace(err) {
 			p.met.delete(pv.Spec.StorageClassName, p.opts.Clock.Since(start), err)
 		}
 	}()
@@ -138,15 +134,16 @@ func (p *Provisioner) confirmGone(ctx context.Context, pv *v1.PersistentVolume) 
 // deleted. The cached copy is stale after the PV's own deletion, so a
 // conflict is resolved by reading the PV again, not by another sync.
 func (p *Provisioner) releasePV(ctx context.Context, pv *v1.PersistentVolume) error {
+	var err error
 	for range 5 {
 		if !hasFinalizer(pv.Finalizers, FinalizerPV) {
 			return nil
 		}
-		err := p.patchPVFinalizers(ctx, pv, withoutFinalizer(pv.Finalizers, FinalizerPV))
+		err = p.patchPVFinalizers(ctx, pv, withoutFinalizer(pv.Finalizers, FinalizerPV))
 		if apierrors.IsNotFound(err) {
 			return p.confirmGone(ctx, pv)
 		}
-		if !errors.Is(err, errRetryLater) {
+		if !lostRace(err) {
 			return err
 		}
 		cur, gerr := p.kube.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
@@ -160,7 +157,7 @@ func (p *Provisioner) releasePV(ctx context.Context, pv *v1.PersistentVolume) er
 		}
 		pv = cur
 	}
-	return errRetryLater
+	return fmt.Errorf("removing the deletion finalizer of PV %s: %w", pv.Name, err)
 }
 
 func (p *Provisioner) deleteFailed(pv *v1.PersistentVolume, err error) error {

@@ -8,7 +8,7 @@
 //
 //	c := sharedcache.New(kubeClient, snapClient)
 //	defer c.Shutdown()
-//	p, _ := provisioner.New(provisioner.Options{Cache: c}, ...)
+//	p, _ := provisioner.New(provisioner.Options{Cache: c, SnapshotClient: snapClient}, ...)
 //	r, _ := resizer.New(resizer.Options{Cache: c}, ...)
 //
 // The informers live as long as the Cache, not as long as one controller's

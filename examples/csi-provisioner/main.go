@@ -54,8 +54,8 @@ func main() {
 			if err != nil {
 				return err
 			}
-			opts.Registerer = cmdutil.LegacyRegisterer{}
-			p, err := provisioner.New(opts, env.Kube, snaps, env.Conn, rec)
+			opts.Registerer, opts.SnapshotClient, opts.Recorder = cmdutil.LegacyRegisterer{}, snaps, rec
+			p, err := provisioner.New(opts, env.Kube, env.Conn)
 			if err != nil {
 				return err
 			}

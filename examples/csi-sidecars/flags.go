@@ -112,7 +112,7 @@ func (f *flags) check() error {
 	p := &f.prov.Options
 	p.Timeout = f.common.Timeout
 	p.RetryIntervalStart, p.RetryIntervalMax = f.retryStart, f.retryMax
-	p.NoImmediateTopology, p.ExtraCreateMetadata = !f.prov.ImmediateTopology, f.extraCreateMetadata
+	p.DisableImmediateTopology, p.ExtraCreateMetadata = !f.prov.ImmediateTopology, f.extraCreateMetadata
 	p.AllowVolumeModeConversion = !f.preventModeChange
 	p.DisableTopology, p.DisableVolumeAttributesClass = !f.gates.On("Topology"), !f.gates.On("VolumeAttributesClass")
 

@@ -93,13 +93,13 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		}
 		defer stop()
 		o := f.prov.Finish(f.common.LeaderElection.Options.Namespace)
-		o.Registerer, o.Cache = cmdutil.LegacyRegisterer{}, shared
+		o.Registerer, o.Cache, o.SnapshotClient, o.Recorder = cmdutil.LegacyRegisterer{}, shared, snap, rec
 		if f.prov.Capacity.Enable {
 			if o.Capacity, err = compflags.CapacityOptions(ctx, env.Kube, env.Config, f.prov.Capacity); err != nil {
 				return err
 			}
 		}
-		pr, err := provisioner.New(o, env.Kube, snap, conn, rec)
+		pr, err := provisioner.New(o, env.Kube, conn)
 		if err != nil {
 			return err
 		}

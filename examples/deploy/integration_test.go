@@ -237,7 +237,8 @@ func TestProvisionerRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	p, err := provisioner.New(provisioner.Options{RecordNamespace: w.ns, IntentDelay: -1 /* records written and removed under the shipped rules */}, client, snapclient.NewForConfigOrDie(cfg), w.conn, rec)
+	p, err := provisioner.New(provisioner.Options{RecordNamespace: w.ns, IntentDelay: -1, /* records written and removed under the shipped rules */
+		SnapshotClient: snapclient.NewForConfigOrDie(cfg), Recorder: rec}, client, w.conn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ type Provisioner struct {
 // provisioner's default (its own namespace).
 func (p *Provisioner) Finish(recordNamespace string) provisioner.Options {
 	o := p.Options
-	o.NoImmediateTopology = !p.ImmediateTopology
+	o.DisableImmediateTopology = !p.ImmediateTopology
 	o.SnapshotSweepInterval = p.SweepInterval
 	if p.SweepInterval == 0 {
 		o.SnapshotSweepInterval = -1 // upstream: 0 disables; ours: negative

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/csi-kit/sidecars/testkit/eventually"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -36,10 +36,10 @@ func TestDeleteWhileAttached(t *testing.T) {
 	if err := e.kube.StorageV1().VolumeAttachments().Delete(context.Background(), va.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually("volume and PV deleted", 30*time.Second, func() (bool, error) {
+	eventually.Require(e.t, 30*time.Second, "volume and PV deleted", eventually.True("volume and PV deleted", func() bool {
 		_, err := e.kube.CoreV1().PersistentVolumes().Get(e.ctx, pv.Name, metav1.GetOptions{})
-		return err != nil && len(e.drv.Volumes()) == 0, nil
-	})
+		return err != nil && len(e.drv.Volumes()) == 0
+	}))
 }
 
 // TestPVFirstDeletion: deleting the PV before the claim still deletes the
@@ -54,22 +54,8 @@ func TestPVFirstDeletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.deleteClaim("data")
-	e.eventually("volume and PV deleted", 30*time.Second, func() (bool, error) {
+	eventually.Require(e.t, 30*time.Second, "volume and PV deleted", eventually.True("volume and PV deleted", func() bool {
 		_, err := e.kube.CoreV1().PersistentVolumes().Get(e.ctx, pv.Name, metav1.GetOptions{})
-		return err != nil && len(e.drv.Volumes()) == 0, nil
-	})
-}
-
-// TestMissingClassThenCreated: a claim whose class does not exist yet gets
-// a clear event and is provisioned once the class appears.
-func TestMissingClassThenCreated(t *testing.T) {
-	e := newEnv(t, fakedriver.Options{Capabilities: noTopology()})
-	e.start(Options{}, nil)
-	name := e.ns + "-late"
-	e.claim("data", name, "1Gi", func(c *v1.PersistentVolumeClaim) {
-		c.Annotations = map[string]string{annStorageProvisioner: e.driver}
-	})
-	e.waitEvent("data", ReasonProvisioningFailed, `storageclass "`+name+`" not found`)
-	e.class("late", nil)
-	e.waitBound("data")
+		return err != nil && len(e.drv.Volumes()) == 0
+	}))
 }

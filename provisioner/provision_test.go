@@ -8,6 +8,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/csi-kit/sidecars/testkit/eventually"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -64,14 +65,14 @@ func TestImmediateDeleteAndRetain(t *testing.T) {
 	}
 	e.deleteClaim("a")
 	e.deleteClaim("b")
-	e.eventually("PV of a deleted", 30*time.Second, func() (bool, error) {
+	eventually.Require(e.t, 30*time.Second, "PV of a deleted", eventually.True("PV of a deleted", func() bool {
 		_, err := e.kube.CoreV1().PersistentVolumes().Get(e.ctx, pv.Name, metav1.GetOptions{})
-		return err != nil, nil
-	})
-	e.eventually("Retain PV released", 30*time.Second, func() (bool, error) {
+		return err != nil
+	}))
+	eventually.Require(e.t, 30*time.Second, "Retain PV released", eventually.True("Retain PV released", func() bool {
 		p, err := e.kube.CoreV1().PersistentVolumes().Get(e.ctx, pvb.Name, metav1.GetOptions{})
-		return err == nil && p.Status.Phase == v1.VolumeReleased, err
-	})
+		return err == nil && p.Status.Phase == v1.VolumeReleased
+	}))
 	vols := e.drv.Volumes()
 	if len(vols) != 1 || vols[0].Name != pvb.Name {
 		t.Errorf("backend volumes %v, want only the retained %s", vols, pvb.Name)
@@ -106,4 +107,46 @@ func TestZonalWFFC(t *testing.T) {
 	if pvc.Annotations[annSelectedNode] != e.ns+"-n2" {
 		t.Errorf("selected node %q", pvc.Annotations[annSelectedNode])
 	}
+}
+
+func TestSecretsTemplating(t *testing.T) {
+	e := newEnv(t, fakedriver.Options{Capabilities: noTopology(),
+		RequireSecrets: map[string]map[string]string{"CreateVolume": {"token": "s3cr3t"}, "DeleteVolume": {"token": "s3cr3t"}}})
+	e.start(Options{}, nil)
+	if _, err := e.kube.CoreV1().Secrets(e.ns).Create(e.ctx, &v1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db-creds", Namespace: e.ns},
+		StringData: map[string]string{"token": "s3cr3t"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sc := e.class("sec", func(sc *storagev1.StorageClass) {
+		sc.Parameters = map[string]string{
+			"csi.storage.k8s.io/provisioner-secret-name":      "${pvc.annotations['team']}-creds",
+			"csi.storage.k8s.io/provisioner-secret-namespace": "${pvc.namespace}",
+			"csi.storage.k8s.io/node-stage-secret-name":       "stage-${pvc.name}",
+			"csi.storage.k8s.io/node-stage-secret-namespace":  "${pvc.namespace}",
+		}
+	})
+	e.claim("data", sc.Name, "1Gi", func(c *v1.PersistentVolumeClaim) { c.Annotations = map[string]string{"team": "db"} })
+	pv := e.waitBound("data")
+	if pv.Annotations[annDeletionSecretName] != "db-creds" || pv.Annotations[annDeletionSecretNamespace] != e.ns {
+		t.Errorf("deletion secret annotations %v", pv.Annotations)
+	}
+	if r := pv.Spec.CSI.NodeStageSecretRef; r == nil || r.Name != "stage-data" || r.Namespace != e.ns {
+		t.Errorf("node stage secret ref %v", r)
+	}
+	e.deleteClaim("data")
+	eventually.Require(e.t, 30*time.Second, "volume deleted with the secret", eventually.True("volume deleted with the secret", func() bool { return len(e.drv.Volumes()) == 0 }))
+}
+
+// TestMissingClassThenCreated: a claim whose class does not exist yet gets
+// a clear event and is provisioned once the class appears.
+func TestMissingClassThenCreated(t *testing.T) {
+	e := newEnv(t, fakedriver.Options{Capabilities: noTopology()})
+	e.start(Options{}, nil)
+	name := e.ns + "-late"
+	e.claim("data", name, "1Gi", func(c *v1.PersistentVolumeClaim) {
+		c.Annotations = map[string]string{annStorageProvisioner: e.driver}
+	})
+	e.waitEvent("data", ReasonProvisioningFailed, `storageclass "`+name+`" not found`)
+	e.class("late", nil)
+	e.waitBound("data")
 }

@@ -236,7 +236,7 @@ func (e *env) stack(ctx context.Context, conn *csiconn.Conn) error {
 		return err
 	}
 	defer stopRec()
-	p, err := provisioner.New(provisionerOptions(provisioner.Options{Workers: 50, Cache: shared}), client, snaps, conn, rec)
+	p, err := provisioner.New(provisionerOptions(provisioner.Options{Workers: 50, Cache: shared, SnapshotClient: snaps, Recorder: rec}), client, conn)
 	if err != nil {
 		return err
 	}
