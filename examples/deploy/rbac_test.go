@@ -176,6 +176,8 @@ func TestRulesTheCodeNeeds(t *testing.T) {
 		{"rbac-snapshot-controller.yaml", "ClusterRole", "snapshot.storage.k8s.io", "volumesnapshotcontents", []string{"create", "delete"}},
 		{"rbac-csi-sidecars.yaml", "ClusterRole", "snapshot.storage.k8s.io", "volumesnapshots", []string{"update"}},
 		{"rbac-csi-sidecars.yaml", "Role", "", "secrets", []string{"get", "list", "create", "update", "delete"}},
+		{"rbac-csi-provisioner.yaml", "ClusterRole", "gateway.networking.k8s.io", "referencegrants", []string{"get", "list", "watch"}},
+		{"rbac-csi-sidecars.yaml", "ClusterRole", "gateway.networking.k8s.io", "referencegrants", []string{"get", "list", "watch"}},
 	} {
 		docs, err := FileObjects(c.file, "")
 		if err != nil {
