@@ -3,6 +3,8 @@ package provisioner
 import (
 	"testing"
 
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 )
@@ -63,5 +65,44 @@ func TestReferenceGrantDecoding(t *testing.T) {
 	}
 	if grantAllows(&g, "b", sourceRef{kind: "PersistentVolumeClaim", namespace: "a", name: "other"}) {
 		t.Errorf("decoded grant %+v allows b's claims to clone a/other", g.Spec)
+	}
+}
+
+// TestSourceMatchesAcrossNamespaces: the clone and snapshot source
+// protections see claims of other namespaces whose dataSourceRef names the
+// source, and only those.
+func TestSourceMatchesAcrossNamespaces(t *testing.T) {
+	claim := func(ns string, ds *v1.TypedLocalObjectReference, ref *v1.TypedObjectReference) *v1.PersistentVolumeClaim {
+		return &v1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "c"},
+			Spec: v1.PersistentVolumeClaimSpec{DataSource: ds, DataSourceRef: ref}}
+	}
+	pvcRef := func(ns *string) *v1.TypedObjectReference {
+		return &v1.TypedObjectReference{Kind: "PersistentVolumeClaim", Name: "src", Namespace: ns}
+	}
+	snapRef := func(ns *string) *v1.TypedObjectReference {
+		return &v1.TypedObjectReference{APIGroup: ptr.To(snapshotAPIGroup), Kind: "VolumeSnapshot", Name: "src", Namespace: ns}
+	}
+	for _, tc := range []struct {
+		name           string
+		pvc            *v1.PersistentVolumeClaim
+		clone, restore bool // of a/src
+	}{
+		{"same namespace dataSource", claim("a", &v1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "src"}, nil), true, false},
+		{"dataSource in another namespace", claim("b", &v1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "src"}, nil), false, false},
+		{"dataSourceRef without namespace", claim("a", nil, pvcRef(nil)), true, false},
+		{"dataSourceRef with its own namespace", claim("a", nil, pvcRef(ptr.To("a"))), true, false},
+		{"dataSourceRef from b to a", claim("b", nil, pvcRef(ptr.To("a"))), true, false},
+		{"dataSourceRef from b, no namespace", claim("b", nil, pvcRef(nil)), false, false},
+		{"dataSourceRef from a to c", claim("a", nil, pvcRef(ptr.To("c"))), false, false},
+		{"snapshot ref from b to a", claim("b", nil, snapRef(ptr.To("a"))), false, true},
+		{"snapshot ref from b, no namespace", claim("b", nil, snapRef(nil)), false, false},
+		{"snapshot dataSource", claim("a", &v1.TypedLocalObjectReference{APIGroup: ptr.To(snapshotAPIGroup), Kind: "VolumeSnapshot", Name: "src"}, nil), false, true},
+	} {
+		if got := clonesFrom(tc.pvc, "a", "src"); got != tc.clone {
+			t.Errorf("%s: clonesFrom(a/src) = %v, want %v", tc.name, got, tc.clone)
+		}
+		if got := restoresFrom(tc.pvc, "a", "src"); got != tc.restore {
+			t.Errorf("%s: restoresFrom(a/src) = %v, want %v", tc.name, got, tc.restore)
+		}
 	}
 }
