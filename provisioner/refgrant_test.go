@@ -1,6 +1,7 @@
 package provisioner
 
 import (
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -104,5 +105,15 @@ func TestSourceMatchesAcrossNamespaces(t *testing.T) {
 		if got := restoresFrom(tc.pvc, "a", "src"); got != tc.restore {
 			t.Errorf("%s: restoresFrom(a/src) = %v, want %v", tc.name, got, tc.restore)
 		}
+	}
+}
+
+func TestCrossNamespaceOptionsNeedDynamicClient(t *testing.T) {
+	err := Options{CrossNamespaceDataSources: true}.withDefaults().Validate()
+	if err == nil || !strings.Contains(err.Error(), "DynamicClient") {
+		t.Errorf("Validate without DynamicClient: %v, want an error naming DynamicClient", err)
+	}
+	if err := (Options{}).withDefaults().Validate(); err != nil {
+		t.Errorf("Validate with the gate off and no DynamicClient: %v", err)
 	}
 }
