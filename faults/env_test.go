@@ -23,6 +23,7 @@ import (
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/provisioner"
 	"github.com/csi-kit/sidecars/resizer"
+	"github.com/csi-kit/sidecars/testkit/controlplane"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -39,6 +40,7 @@ type env struct {
 	kube     kubernetes.Interface
 	snaps    snapclient.Interface
 	drv      *fakedriver.Driver
+	cp       *controlplane.ControlPlane // the package's, or a case's own
 }
 
 // newEnv creates a namespace and a driver for one case of category and
@@ -48,13 +50,19 @@ func newEnv(t *testing.T, category string, dopts fakedriver.Options) *env {
 	if cp == nil {
 		t.Skip("fault suite: needs the control plane (not in -short mode)")
 	}
+	return newEnvOn(t, cp, category, dopts)
+}
+
+// newEnvOn is newEnv on control plane c.
+func newEnvOn(t *testing.T, c *controlplane.ControlPlane, category string, dopts fakedriver.Options) *env {
+	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	id := envSeq.Add(1)
-	e := &env{t: t, ctx: ctx, category: category,
+	e := &env{t: t, ctx: ctx, category: category, cp: c,
 		ns:     fmt.Sprintf("f-%s-%d-%d", category, time.Now().UnixNano()%1e6, id),
 		driver: fmt.Sprintf("f%d-%s.csi.test", id, category)}
-	e.kube = kubernetes.NewForConfigOrDie(cp.Config())
-	e.snaps = snapclient.NewForConfigOrDie(cp.Config())
+	e.kube = kubernetes.NewForConfigOrDie(c.Config())
+	e.snaps = snapclient.NewForConfigOrDie(c.Config())
 	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +150,7 @@ func provisionerOptions(opts provisioner.Options) provisioner.Options {
 // event recorder (stopped at cleanup).
 func (e *env) newProvisioner(opts provisioner.Options, conn *csiconn.Conn) *provisioner.Provisioner {
 	e.t.Helper()
-	return e.newProvisionerWith(opts, conn, cp.Config())
+	return e.newProvisionerWith(opts, conn, e.cp.Config())
 }
 
 // newProvisionerWith is newProvisioner whose API client uses cfg (to inject
@@ -155,7 +163,7 @@ func (e *env) newProvisionerWith(opts provisioner.Options, conn *csiconn.Conn, c
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(stopRec)
-	opts.SnapshotClient, opts.Recorder = snapclient.NewForConfigOrDie(cp.Config()), rec
+	opts.SnapshotClient, opts.Recorder = snapclient.NewForConfigOrDie(e.cp.Config()), rec
 	p, err := provisioner.New(provisionerOptions(opts), client, conn)
 	if err != nil {
 		e.t.Fatal(err)
@@ -178,7 +186,7 @@ func (e *env) startResizer(ctx context.Context, conn *csiconn.Conn) *runner {
 		e.t.Fatal(err)
 	}
 	r, err := resizer.New(resizer.Options{RetryIntervalStart: 100 * time.Millisecond, RetryIntervalMax: 2 * time.Second,
-		Timeout: 5 * time.Second}, kubernetes.NewForConfigOrDie(cp.Config()), drv)
+		Timeout: 5 * time.Second}, kubernetes.NewForConfigOrDie(e.cp.Config()), drv)
 	if err != nil {
 		e.t.Fatal(err)
 	}

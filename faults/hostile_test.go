@@ -18,6 +18,7 @@ import (
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/provisioner"
 	"github.com/csi-kit/sidecars/snapshotter"
+	"github.com/csi-kit/sidecars/testkit/controlplane"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -45,7 +46,17 @@ type hostile struct {
 // sidecar (all with event recorders), and builds A's claim and snapshot.
 func newHostile(t *testing.T) *hostile {
 	t.Helper()
-	e := newEnv(t, "hostile", fakedriver.Options{Capabilities: snapshotCaps()})
+	if cp == nil {
+		t.Skip("fault suite: needs the control plane (not in -short mode)")
+	}
+	return newHostileOn(t, cp, provisioner.Options{}, snapshotCaps())
+}
+
+// newHostileOn is newHostile on control plane c, with a provisioner of
+// popts and a driver of caps.
+func newHostileOn(t *testing.T, c *controlplane.ControlPlane, popts provisioner.Options, caps fakedriver.Capabilities) *hostile {
+	t.Helper()
+	e := newEnvOn(t, c, "hostile", fakedriver.Options{Capabilities: caps})
 	atk := *e
 	atk.ns = e.ns + "-b"
 	if _, err := e.kube.CoreV1().Namespaces().Create(e.ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: atk.ns}}, metav1.CreateOptions{}); err != nil {
@@ -58,7 +69,7 @@ func newHostile(t *testing.T) *hostile {
 	h.class = e.class("sc", nil).Name
 	h.snapCls = e.snapshotClass()
 	conn := e.connect(csiconn.Options{})
-	e.startProvisioner(e.ctx, provisioner.Options{}, conn)
+	e.startProvisioner(e.ctx, popts, conn)
 	ctlRec, stopCtl, err := kube.RecorderFor(e.kube, snapshotter.ControllerComponent)
 	if err != nil {
 		t.Fatal(err)

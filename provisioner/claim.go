@@ -217,7 +217,7 @@ func (p *Provisioner) provision(ctx context.Context, pvc *v1.PersistentVolumeCla
 	}
 	p.forgetTopology(string(pvc.UID))
 	if a.source != nil && a.source.kind == "VolumeSnapshot" {
-		p.releaseSnapshotIfUnused(ctx, pvc.Namespace, a.source.name, pvc.UID)
+		p.releaseSnapshotIfUnused(ctx, a.source.namespace, a.source.name, pvc.UID)
 	}
 	logger.V(2).Info("Provisioned volume", "pv", pv.Name, "volume", vol.GetVolumeId())
 	if !p.opts.DisableNormalEvents {
@@ -405,17 +405,14 @@ func (p *Provisioner) patchFinalizers(ctx context.Context, pvc *v1.PersistentVol
 }
 
 // releaseCloneSource drops the clone-protection finalizer from a deleted
-// source claim once no Pending claim in its namespace clones from it.
+// source claim once no Pending claim clones from it (see clonePending).
 func (p *Provisioner) releaseCloneSource(ctx context.Context, src *v1.PersistentVolumeClaim) error {
-	list, err := p.claims.PersistentVolumeClaims(src.Namespace).List(everything())
+	pending, err := p.clonePending(src)
 	if err != nil {
 		return err
 	}
-	for _, c := range list {
-		ds := c.Spec.DataSource
-		if ds != nil && ds.Kind == "PersistentVolumeClaim" && ds.Name == src.Name && c.Status.Phase == v1.ClaimPending {
-			return fmt.Errorf("pending claim %s clones from it: the clone-protection finalizer stays until it is bound or deleted", klog.KObj(c))
-		}
+	if pending {
+		return fmt.Errorf("a pending claim clones from %s: the clone-protection finalizer stays until it is bound or deleted", klog.KObj(src))
 	}
 	return p.patchFinalizers(ctx, src, withoutFinalizer(src.Finalizers, FinalizerCloneSource))
 }

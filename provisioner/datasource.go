@@ -16,9 +16,10 @@ import (
 
 // sourceInfo describes the content source of a claim.
 type sourceInfo struct {
-	kind    string // "VolumeSnapshot" or "PersistentVolumeClaim"
-	name    string
-	content *csi.VolumeContentSource
+	kind      string // "VolumeSnapshot" or "PersistentVolumeClaim"
+	namespace string // the source's namespace: the claim's, or another one's with a ReferenceGrant
+	name      string
+	content   *csi.VolumeContentSource
 }
 
 // errPopulator marks a claim whose data source belongs to a populator.
@@ -27,9 +28,13 @@ var errPopulator = errors.New("assuming an external populator will provision the
 func everything() labels.Selector { return labels.Everything() }
 
 // dataSource checks the claim's data source and returns the content
-// source; nil without one. Cross-namespace sources are refused.
+// source; nil without one. A dataSourceRef naming another namespace is
+// refused unless Options.CrossNamespaceDataSources is set and a
+// ReferenceGrant in that namespace allows it (see refgrant.go); the grant
+// is checked before the source is read or given a finalizer.
 func (p *Provisioner) dataSource(ctx context.Context, pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass) (*sourceInfo, error) {
 	var kind, name, group string
+	ns := pvc.Namespace
 	switch {
 	case pvc.Spec.DataSource != nil:
 		ds := pvc.Spec.DataSource
@@ -39,12 +44,15 @@ func (p *Provisioner) dataSource(ctx context.Context, pvc *v1.PersistentVolumeCl
 		}
 	case pvc.Spec.DataSourceRef != nil:
 		ds := pvc.Spec.DataSourceRef
-		if ds.Namespace != nil && *ds.Namespace != "" && *ds.Namespace != pvc.Namespace {
-			return nil, final(fmt.Errorf("cross-namespace data source %s/%s is not supported", *ds.Namespace, ds.Name))
-		}
 		kind, name = ds.Kind, ds.Name
 		if ds.APIGroup != nil {
 			group = *ds.APIGroup
+		}
+		if other := refNamespace(pvc); other != pvc.Namespace {
+			if !p.opts.CrossNamespaceDataSources {
+				return nil, final(fmt.Errorf("cross-namespace data source %s/%s is not supported: the provisioner runs without feature gate CrossNamespaceVolumeDataSource", other, ds.Name))
+			}
+			ns = other
 		}
 	default:
 		return nil, nil
@@ -54,34 +62,53 @@ func (p *Provisioner) dataSource(ctx context.Context, pvc *v1.PersistentVolumeCl
 	}
 	switch {
 	case kind == "VolumeSnapshot" && group == snapshotAPIGroup:
-		return p.snapshotSource(ctx, pvc, class, name)
+		if ns != pvc.Namespace {
+			if err := p.checkGrant(ctx, pvc.Namespace, sourceRef{group: group, kind: kind, namespace: ns, name: name}); err != nil {
+				return nil, err
+			}
+		}
+		return p.snapshotSource(ctx, pvc, class, ns, name)
 	case kind == "VolumeSnapshot":
 		return nil, final(fmt.Errorf("the claim's data source VolumeSnapshot has API group %q, want %q", group, snapshotAPIGroup))
 	case kind == "PersistentVolumeClaim" && group == "":
-		return p.cloneSource(ctx, pvc, class, name)
+		if ns != pvc.Namespace {
+			if err := p.checkGrant(ctx, pvc.Namespace, sourceRef{kind: kind, namespace: ns, name: name}); err != nil {
+				return nil, err
+			}
+		}
+		return p.cloneSource(ctx, pvc, class, ns, name)
 	}
 	return nil, errPopulator
 }
 
-func (p *Provisioner) snapshotSource(ctx context.Context, pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass, name string) (*sourceInfo, error) {
+// refNamespace returns the namespace of the claim's dataSourceRef: its
+// own when the reference names none.
+func refNamespace(pvc *v1.PersistentVolumeClaim) string {
+	if ref := pvc.Spec.DataSourceRef; ref != nil && ref.Namespace != nil && *ref.Namespace != "" {
+		return *ref.Namespace
+	}
+	return pvc.Namespace
+}
+
+func (p *Provisioner) snapshotSource(ctx context.Context, pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass, ns, name string) (*sourceInfo, error) {
 	if !p.caps.HasController(csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT) {
 		return nil, final(fmt.Errorf("driver %s does not support snapshots (CREATE_DELETE_SNAPSHOT)", p.name))
 	}
 	if p.snapshots == nil {
 		return nil, final(errors.New("the VolumeSnapshot API is not available: cannot restore from a VolumeSnapshot"))
 	}
-	snap, err := p.snapshots.VolumeSnapshots(pvc.Namespace).Get(name)
+	snap, err := p.snapshots.VolumeSnapshots(ns).Get(name)
 	if err != nil {
-		return nil, fmt.Errorf("error getting snapshot %s/%s: %w", pvc.Namespace, name, err)
+		return nil, fmt.Errorf("error getting snapshot %s/%s: %w", ns, name, err)
 	}
 	if snap.DeletionTimestamp != nil && !hasFinalizer(snap.Finalizers, FinalizerSnapshotSource) {
-		return nil, fmt.Errorf("snapshot %s/%s is being deleted", pvc.Namespace, name)
+		return nil, fmt.Errorf("snapshot %s/%s is being deleted", ns, name)
 	}
 	if snap.Status == nil || snap.Status.BoundVolumeSnapshotContentName == nil || *snap.Status.BoundVolumeSnapshotContentName == "" {
-		return nil, fmt.Errorf("snapshot %s/%s is not bound to a content yet", pvc.Namespace, name)
+		return nil, fmt.Errorf("snapshot %s/%s is not bound to a content yet", ns, name)
 	}
 	if snap.Status.ReadyToUse == nil || !*snap.Status.ReadyToUse {
-		return nil, fmt.Errorf("snapshot %s/%s is not ready to use", pvc.Namespace, name)
+		return nil, fmt.Errorf("snapshot %s/%s is not ready to use", ns, name)
 	}
 	content, err := p.contents.Get(*snap.Status.BoundVolumeSnapshotContentName)
 	if err != nil {
@@ -115,17 +142,17 @@ func (p *Provisioner) snapshotSource(ctx context.Context, pvc *v1.PersistentVolu
 			return nil, err
 		}
 	}
-	return &sourceInfo{kind: "VolumeSnapshot", name: name, content: &csi.VolumeContentSource{
+	return &sourceInfo{kind: "VolumeSnapshot", namespace: ns, name: name, content: &csi.VolumeContentSource{
 		Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: *content.Status.SnapshotHandle}}}}, nil
 }
 
-func (p *Provisioner) cloneSource(ctx context.Context, pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass, name string) (*sourceInfo, error) {
+func (p *Provisioner) cloneSource(ctx context.Context, pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass, ns, name string) (*sourceInfo, error) {
 	if !p.caps.HasController(csi.ControllerServiceCapability_RPC_CLONE_VOLUME) {
 		return nil, final(fmt.Errorf("driver %s does not support cloning (CLONE_VOLUME)", p.name))
 	}
-	src, err := p.claims.PersistentVolumeClaims(pvc.Namespace).Get(name)
+	src, err := p.claims.PersistentVolumeClaims(ns).Get(name)
 	if err != nil {
-		return nil, fmt.Errorf("error getting source PVC %s/%s: %w", pvc.Namespace, name, err)
+		return nil, fmt.Errorf("error getting source PVC %s/%s: %w", ns, name, err)
 	}
 	if src.DeletionTimestamp != nil {
 		return nil, fmt.Errorf("source PVC %s/%s is being deleted", src.Namespace, src.Name)
@@ -161,7 +188,7 @@ func (p *Provisioner) cloneSource(ctx context.Context, pvc *v1.PersistentVolumeC
 			return nil, fmt.Errorf("adding the clone-protection finalizer to PVC %s/%s: %w", c.Namespace, c.Name, err)
 		}
 	}
-	return &sourceInfo{kind: "PersistentVolumeClaim", name: name, content: &csi.VolumeContentSource{
+	return &sourceInfo{kind: "PersistentVolumeClaim", namespace: ns, name: name, content: &csi.VolumeContentSource{
 		Type: &csi.VolumeContentSource_Volume{Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: pv.Spec.CSI.VolumeHandle}}}}, nil
 }
 
@@ -195,4 +222,34 @@ func (p *Provisioner) protectSnapshot(ctx context.Context, ns, name string) erro
 		return nil
 	}
 	return fmt.Errorf("adding the source-protection finalizer to snapshot %s/%s: %w", ns, name, err)
+}
+
+// clonePending reports whether a Pending claim still clones from src: one
+// of its namespace by dataSource or dataSourceRef, or, with
+// Options.CrossNamespaceDataSources, one of any namespace whose
+// dataSourceRef names src.
+func (p *Provisioner) clonePending(src *v1.PersistentVolumeClaim) (bool, error) {
+	lister := p.claims.PersistentVolumeClaims(src.Namespace).List
+	if p.opts.CrossNamespaceDataSources {
+		lister = p.claims.List
+	}
+	list, err := lister(everything())
+	if err != nil {
+		return false, err
+	}
+	for _, c := range list {
+		if c.Status.Phase == v1.ClaimPending && clonesFrom(c, src.Namespace, src.Name) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// clonesFrom reports whether claim c's data source is PVC ns/name.
+func clonesFrom(c *v1.PersistentVolumeClaim, ns, name string) bool {
+	if ds := c.Spec.DataSource; ds != nil {
+		return ds.Kind == "PersistentVolumeClaim" && (ds.APIGroup == nil || *ds.APIGroup == "") && ds.Name == name && c.Namespace == ns
+	}
+	ref := c.Spec.DataSourceRef
+	return ref != nil && ref.Kind == "PersistentVolumeClaim" && (ref.APIGroup == nil || *ref.APIGroup == "") && ref.Name == name && refNamespace(c) == ns
 }

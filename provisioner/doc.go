@@ -105,7 +105,13 @@
 //   - A record copies the provisioner secret of its request into
 //     RecordNamespace until the cleanup is done; give that namespace the
 //     protection the secret needs.
-//   - Cross-namespace data sources are not implemented.
+//   - Cross-namespace data sources (a dataSourceRef naming another
+//     namespace) are refused unless Options.CrossNamespaceDataSources is
+//     set; then each needs a ReferenceGrant in the source's namespace,
+//     checked with a live List on every attempt (RBAC: get, list and watch
+//     on referencegrants.gateway.networking.k8s.io). Secret templates
+//     still resolve against the claim; the protection finalizer goes on
+//     the source in its own namespace.
 //   - In-tree volumes migrated to this driver (k8s.io/csi-translation-lib
 //     maps, e.g., kubernetes.io/aws-ebs to ebs.csi.aws.com) are served:
 //     claims naming the in-tree plugin or migrated to this driver are

@@ -80,12 +80,18 @@ func needCluster(t *testing.T) {
 func newEnv(t *testing.T, dopts fakedriver.Options) *env {
 	t.Helper()
 	needCluster(t)
+	return newEnvOn(t, cp, dopts)
+}
+
+// newEnvOn is newEnv on control plane c; start then needs c.Config().
+func newEnvOn(t *testing.T, c *controlplane.ControlPlane, dopts fakedriver.Options) *env {
+	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	h := fnv.New32a()
 	h.Write([]byte(t.Name()))
 	id := fmt.Sprintf("%08x%d", h.Sum32(), envSeq.Add(1))
 	e := &env{t: t, ctx: ctx, ns: "t-" + id, driver: "d" + id + ".csi.test"}
-	cfg := cp.Config()
+	cfg := c.Config()
 	e.kube = kubernetes.NewForConfigOrDie(cfg)
 	e.snaps = snapclient.NewForConfigOrDie(cfg)
 	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {

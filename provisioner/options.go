@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/clock"
 
 	"github.com/csi-kit/sidecars/internal/kube"
@@ -60,6 +61,21 @@ type Options struct {
 	// snapshot into a PVC of another volume mode (upstream
 	// --prevent-volume-mode-conversion=false).
 	AllowVolumeModeConversion bool
+
+	// CrossNamespaceDataSources lets a claim's dataSourceRef name a
+	// PersistentVolumeClaim or VolumeSnapshot of another namespace, used
+	// only when a ReferenceGrant (gateway.networking.k8s.io/v1beta1) in
+	// that namespace allows claims of the claim's namespace to use it
+	// (upstream feature gate CrossNamespaceVolumeDataSource, alpha, off by
+	// default). It needs the kube-apiserver feature gate
+	// CrossNamespaceVolumeDataSource (without it the API server drops such
+	// references), the ReferenceGrant CRD, and DynamicClient; the
+	// provisioner then lists referencegrants. Off, such claims are refused
+	// with a Warning event.
+	CrossNamespaceDataSources bool
+	// DynamicClient reads ReferenceGrants; required with
+	// CrossNamespaceDataSources, unused otherwise.
+	DynamicClient dynamic.Interface
 
 	// DisableTopology ignores the driver's accessibility constraints (feature
 	// gate Topology=false).
@@ -228,6 +244,9 @@ func (o Options) Validate() error {
 	}
 	if o.Cache != nil && o.SnapshotClient != nil && o.Cache.Snapshot == nil {
 		errs = append(errs, errors.New("Cache: has no snapshot informers while SnapshotClient is set; create the Cache with the snapshot client"))
+	}
+	if o.CrossNamespaceDataSources && o.DynamicClient == nil {
+		errs = append(errs, errors.New("DynamicClient: required with CrossNamespaceDataSources, to read ReferenceGrants"))
 	}
 	if nd := o.NodeDeployment; nd != nil {
 		if nd.NodeName == "" {

@@ -203,7 +203,7 @@ func newRecord(pvc *v1.PersistentVolumeClaim, a *attempt, volumeID string) *prov
 		VolumeName: a.pvName, VolumeID: volumeID,
 	}}
 	if a.source != nil && a.source.kind == "VolumeSnapshot" {
-		rec.meta.Snapshot = pvc.Namespace + "/" + a.source.name
+		rec.meta.Snapshot = a.source.namespace + "/" + a.source.name
 	}
 	return rec
 }

@@ -13,28 +13,34 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// restoresFrom reports whether claim pvc restores from snapshot name of
-// its own namespace (dataSource or dataSourceRef, snapshot API group).
-func restoresFrom(pvc *v1.PersistentVolumeClaim, name string) bool {
-	if ds := pvc.Spec.DataSource; ds != nil && ds.Kind == "VolumeSnapshot" && ds.Name == name &&
-		ds.APIGroup != nil && *ds.APIGroup == snapshotAPIGroup {
-		return true
+// restoresFrom reports whether claim pvc restores from snapshot ns/name
+// (dataSource in its own namespace, or dataSourceRef in the namespace it
+// names; snapshot API group).
+func restoresFrom(pvc *v1.PersistentVolumeClaim, ns, name string) bool {
+	if ds := pvc.Spec.DataSource; ds != nil {
+		return ds.Kind == "VolumeSnapshot" && ds.Name == name && ds.APIGroup != nil &&
+			*ds.APIGroup == snapshotAPIGroup && pvc.Namespace == ns
 	}
 	ref := pvc.Spec.DataSourceRef
 	return ref != nil && ref.Kind == "VolumeSnapshot" && ref.Name == name && ref.APIGroup != nil &&
-		*ref.APIGroup == snapshotAPIGroup && (ref.Namespace == nil || *ref.Namespace == "" || *ref.Namespace == pvc.Namespace)
+		*ref.APIGroup == snapshotAPIGroup && refNamespace(pvc) == ns
 }
 
 // snapshotInUse reports whether a restore still needs snapshot ns/name: a
 // claim other than except that restores from it, is not bound and is not
-// being deleted, or a provisioning record naming it.
+// being deleted (of namespace ns, or of any namespace with
+// Options.CrossNamespaceDataSources), or a provisioning record naming it.
 func (p *Provisioner) snapshotInUse(ns, name string, except types.UID) bool {
-	claims, err := p.claims.PersistentVolumeClaims(ns).List(everything())
+	lister := p.claims.PersistentVolumeClaims(ns).List
+	if p.opts.CrossNamespaceDataSources {
+		lister = p.claims.List
+	}
+	claims, err := lister(everything())
 	if err != nil {
 		return true
 	}
 	for _, c := range claims {
-		if c.UID != except && c.DeletionTimestamp == nil && c.Spec.VolumeName == "" && restoresFrom(c, name) {
+		if c.UID != except && c.DeletionTimestamp == nil && c.Spec.VolumeName == "" && restoresFrom(c, ns, name) {
 			return true
 		}
 	}
@@ -125,7 +131,7 @@ func (p *Provisioner) enqueueSource(pvc *v1.PersistentVolumeClaim) {
 		p.snapshotQueue.Add(pvc.Namespace + "/" + ds.Name)
 	}
 	if ref := pvc.Spec.DataSourceRef; ref != nil && ref.Kind == "VolumeSnapshot" {
-		p.snapshotQueue.Add(pvc.Namespace + "/" + ref.Name)
+		p.snapshotQueue.Add(refNamespace(pvc) + "/" + ref.Name)
 	}
 }
 

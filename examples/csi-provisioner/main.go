@@ -11,6 +11,7 @@ import (
 	"time"
 
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/csi-kit/sidecars/internal/cmdutil"
 	"github.com/csi-kit/sidecars/internal/compflags"
@@ -53,6 +54,11 @@ func main() {
 			snaps, err := snapclient.NewForConfig(env.Config)
 			if err != nil {
 				return err
+			}
+			if opts.CrossNamespaceDataSources {
+				if opts.DynamicClient, err = dynamic.NewForConfig(env.Config); err != nil {
+					return err
+				}
 			}
 			opts.Registerer, opts.SnapshotClient, opts.Recorder = cmdutil.LegacyRegisterer{}, snaps, rec
 			p, err := provisioner.New(opts, env.Kube, env.Conn)
@@ -101,14 +107,12 @@ func registerFlags(fs *flag.FlagSet) *flags {
 }
 
 func (f *flags) options(recordNamespace string) (provisioner.Options, error) {
-	if f.gates.On("CrossNamespaceVolumeDataSource") {
-		return provisioner.Options{}, fmt.Errorf("--feature-gates=CrossNamespaceVolumeDataSource=true is not supported")
-	}
 	o := f.Finish(recordNamespace)
 	o.RetryIntervalStart, o.RetryIntervalMax = f.retryStart, f.retryMax
 	o.ExtraCreateMetadata = f.extraMetadata
 	o.AllowVolumeModeConversion = !f.preventModeConversion
 	o.DisableTopology, o.DisableVolumeAttributesClass = !f.gates.On("Topology"), !f.gates.On("VolumeAttributesClass")
+	o.CrossNamespaceDataSources = f.gates.On("CrossNamespaceVolumeDataSource")
 	if f.nodeDeployment {
 		node := os.Getenv("NODE_NAME")
 		if node == "" {

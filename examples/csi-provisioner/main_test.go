@@ -48,3 +48,28 @@ func TestGates(t *testing.T) {
 		t.Errorf("gates %v", g)
 	}
 }
+
+// TestCrossNamespaceGate: the gate is off by default and sets
+// Options.CrossNamespaceDataSources when on.
+func TestCrossNamespaceGate(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{{nil, false}, {[]string{"--feature-gates=CrossNamespaceVolumeDataSource=true"}, true},
+		{[]string{"--feature-gates=CrossNamespaceVolumeDataSource=false"}, false}} {
+		fs := flag.NewFlagSet("csi-provisioner", flag.ContinueOnError)
+		var c cmdutil.Common
+		cmdutil.Register(fs, &c, cmdutil.Defaults{Timeout: 10 * time.Second})
+		f := registerFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		o, err := f.options("")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if o.CrossNamespaceDataSources != tc.want {
+			t.Errorf("%q: CrossNamespaceDataSources = %v, want %v", tc.args, o.CrossNamespaceDataSources, tc.want)
+		}
+	}
+}

@@ -103,9 +103,6 @@ func (f *flags) check() error {
 	if f.nodeDeployment {
 		errs = append(errs, "--node-deployment is not supported by csi-sidecars: run one csi-sidecars per driver, or csi-snapshotter --node-deployment on each node for distributed snapshotting")
 	}
-	if f.gates.On("CrossNamespaceVolumeDataSource") {
-		errs = append(errs, "--feature-gates=CrossNamespaceVolumeDataSource=true is not supported")
-	}
 	if f.snapshotTimeout <= 0 {
 		errs = append(errs, fmt.Sprintf("--snapshot-timeout=%v must be positive", f.snapshotTimeout))
 	}
@@ -115,6 +112,7 @@ func (f *flags) check() error {
 	p.DisableImmediateTopology, p.ExtraCreateMetadata = !f.prov.ImmediateTopology, f.extraCreateMetadata
 	p.AllowVolumeModeConversion = !f.preventModeChange
 	p.DisableTopology, p.DisableVolumeAttributesClass = !f.gates.On("Topology"), !f.gates.On("VolumeAttributesClass")
+	p.CrossNamespaceDataSources = f.gates.On("CrossNamespaceVolumeDataSource")
 
 	r := &f.res.Options
 	r.Timeout, r.RetryIntervalStart, r.RetryIntervalMax = f.common.Timeout, f.retryStart, f.retryMax

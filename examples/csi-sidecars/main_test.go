@@ -84,9 +84,29 @@ func TestSharedDefaults(t *testing.T) {
 	}
 }
 
+// TestCrossNamespaceGate: the gate is accepted, off by default, and sets
+// the provisioner's CrossNamespaceDataSources when on.
+func TestCrossNamespaceGate(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{{nil, false}, {[]string{"--feature-gates=CrossNamespaceVolumeDataSource=true"}, true}} {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		f := registerFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.check(); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if got := f.prov.Options.CrossNamespaceDataSources; got != tc.want {
+			t.Errorf("%q: CrossNamespaceDataSources = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
+
 func TestRefusedFlags(t *testing.T) {
-	for _, args := range [][]string{{"--node-deployment"},
-		{"--feature-gates=CrossNamespaceVolumeDataSource=true"}, {"--snapshot-timeout=0"}} {
+	for _, args := range [][]string{{"--node-deployment"}, {"--snapshot-timeout=0"}} {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		f := registerFlags(fs)
 		if err := fs.Parse(args); err != nil {

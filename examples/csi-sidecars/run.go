@@ -8,6 +8,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
@@ -96,6 +97,11 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		o.Registerer, o.Cache, o.SnapshotClient, o.Recorder = cmdutil.LegacyRegisterer{}, shared, snap, rec
 		if f.prov.Capacity.Enable {
 			if o.Capacity, err = compflags.CapacityOptions(ctx, env.Kube, env.Config, f.prov.Capacity); err != nil {
+				return err
+			}
+		}
+		if o.CrossNamespaceDataSources {
+			if o.DynamicClient, err = dynamic.NewForConfig(env.Config); err != nil {
 				return err
 			}
 		}

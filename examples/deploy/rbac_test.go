@@ -184,6 +184,8 @@ func TestRulesTheCodeNeeds(t *testing.T) {
 		{"rbac-csi-sidecars.yaml", "ClusterRole", "groupsnapshot.storage.k8s.io", "volumegroupsnapshots", []string{"get", "list", "watch", "patch"}},
 		{"rbac-csi-sidecars.yaml", "ClusterRole", "snapshot.storage.k8s.io", "volumesnapshots", []string{"update"}},
 		{"rbac-csi-sidecars.yaml", "Role", "", "secrets", []string{"get", "list", "create", "update", "delete"}},
+		{"rbac-csi-provisioner.yaml", "ClusterRole", "gateway.networking.k8s.io", "referencegrants", []string{"get", "list", "watch"}},
+		{"rbac-csi-sidecars.yaml", "ClusterRole", "gateway.networking.k8s.io", "referencegrants", []string{"get", "list", "watch"}},
 	} {
 		docs, err := FileObjects(c.file, "")
 		if err != nil {
