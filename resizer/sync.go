@@ -11,14 +11,15 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/names"
 )
 
 // Event reasons, as upstream names them.
 const (
 	EventResizing                 = "Resizing"
-	EventResizeFailed             = "VolumeResizeFailed"
+	EventResizeFailed             = names.ReasonVolumeResizeFailed
 	EventResizeSuccessful         = "VolumeResizeSuccessful"
-	EventFileSystemResizeRequired = "FileSystemResizeRequired"
+	EventFileSystemResizeRequired = names.ReasonFileSystemResizeRequired
 )
 
 func (r *Resizer) now() metav1.Time { return metav1.NewTime(r.opts.Clock.Now()) }
