@@ -45,11 +45,7 @@ type flags struct {
 }
 
 func registerFlags(fs *flag.FlagSet) *flags {
-	f := &flags{gates: &compflags.Gates{Known: map[string]bool{
-		"Topology": true, "VolumeAttributesClass": true, "CrossNamespaceVolumeDataSource": false,
-		"ReleaseLeaderElectionOnExit": true, "AnnotateFsResize": true, "RecoverVolumeExpansionFailure": true,
-		"CSIVolumeGroupSnapshot": false,
-	}, ListKnown: true}}
+	f := &flags{gates: compflags.AllGates()}
 	cmdutil.Register(fs, &f.common, cmdutil.Defaults{Timeout: provisioner.DefaultTimeout})
 
 	fs.BoolVar(&f.enableProvisioner, "enable-provisioner", true, "Run the provisioner when the driver has CREATE_DELETE_VOLUME.")
