@@ -3,6 +3,7 @@ package explain
 import (
 	"time"
 
+	"github.com/csi-kit/sidecars/internal/names"
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	v1 "k8s.io/api/core/v1"
@@ -54,7 +55,7 @@ func bound(capacity string) func(*v1.PersistentVolumeClaim) {
 		pvc.Spec.VolumeName = "pv-" + pvc.Name
 		pvc.Status.Phase = v1.ClaimBound
 		pvc.Status.Capacity = v1.ResourceList{v1.ResourceStorage: q(capacity)}
-		pvc.Annotations[annStorageResizer] = testDriver
+		pvc.Annotations[names.AnnStorageResizer] = testDriver
 	}
 }
 
@@ -72,7 +73,7 @@ func withCondition(t v1.PersistentVolumeClaimConditionType, msg string) func(*v1
 }
 
 func selected(node string) func(*v1.PersistentVolumeClaim) {
-	return func(pvc *v1.PersistentVolumeClaim) { pvc.Annotations[annSelectedNode] = node }
+	return func(pvc *v1.PersistentVolumeClaim) { pvc.Annotations[names.AnnSelectedNode] = node }
 }
 
 func deleting(pvc *v1.PersistentVolumeClaim) {
@@ -193,7 +194,7 @@ func content(name string, mods ...func(*snapv1.VolumeSnapshotContent)) *snapv1.V
 func snapClass(name string, isDefault bool) snapv1.VolumeSnapshotClass {
 	c := snapv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Driver: testDriver, DeletionPolicy: snapv1.VolumeSnapshotContentDelete}
 	if isDefault {
-		c.Annotations = map[string]string{annDefaultSnapClass: "true"}
+		c.Annotations = map[string]string{names.AnnDefaultSnapshotClass: "true"}
 	}
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/csi-kit/sidecars/internal/names"
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	v1 "k8s.io/api/core/v1"
@@ -72,7 +73,7 @@ func TestDiagnoseClaim(t *testing.T) {
 			in.Capacities = []storagev1.CSIStorageCapacity{capacity("fast", "a", "50Gi")}
 		}), reason: ReasonWaitingForProvisioner, severity: Info, text: []string{"on node n1"}, first: true},
 		{name: "SelectedNodeMissing", in: claimInput(claim("data", "1Gi", selected("gone")), wffc),
-			reason: ReasonSelectedNodeMissing, severity: Error, text: []string{"gone", annSelectedNode}, first: true},
+			reason: ReasonSelectedNodeMissing, severity: Error, text: []string{"gone", names.AnnSelectedNode}, first: true},
 		{name: "DriverNotOnNode", in: claimInput(claim("data", "1Gi", selected("n1")), wffc, func(in *Input) {
 			in.Nodes = []v1.Node{node("n1", "a")}
 			in.CSINodes = []storagev1.CSINode{csiNode("n1", "other.csi.example.com")}
@@ -103,9 +104,9 @@ func TestDiagnoseClaim(t *testing.T) {
 		}), reason: ReasonWaitingForProvisioner, severity: Info, text: []string{"waiting for " + testDriver}, first: true},
 		{name: "ProvisioningFailed", in: claimInput(claim("data", "1Gi"), func(in *Input) {
 			in.Events = []v1.Event{
-				event("PersistentVolumeClaim", "data", eventProvisioningFailed, "old failure", time.Hour),
-				event("PersistentVolumeClaim", "data", eventProvisioningFailed, "rpc error: code = ResourceExhausted desc = pool full", time.Minute),
-				event("PersistentVolumeClaim", "other", eventProvisioningFailed, "not ours", 0),
+				event("PersistentVolumeClaim", "data", names.ReasonProvisioningFailed, "old failure", time.Hour),
+				event("PersistentVolumeClaim", "data", names.ReasonProvisioningFailed, "rpc error: code = ResourceExhausted desc = pool full", time.Minute),
+				event("PersistentVolumeClaim", "other", names.ReasonProvisioningFailed, "not ours", 0),
 			}
 		}), reason: ReasonProvisioningFailed, severity: Error, text: []string{"pool full", "seen 3 times", "out of space"}, first: true},
 		{name: "SourceSnapshotMissing", in: claimInput(claim("data", "1Gi", func(p *v1.PersistentVolumeClaim) {
@@ -135,7 +136,7 @@ func TestDiagnoseResize(t *testing.T) {
 	run(t, []diagCase{
 		{name: "Resizing", in: claimInput(claim("data", "2Gi", bound("1Gi"))),
 			reason: ReasonResizing, severity: Info, text: []string{"from 1Gi to 2Gi"}, first: true},
-		{name: "ExpansionNotAllowed", in: claimInput(claim("data", "2Gi", bound("1Gi"), func(p *v1.PersistentVolumeClaim) { delete(p.Annotations, annStorageResizer) }),
+		{name: "ExpansionNotAllowed", in: claimInput(claim("data", "2Gi", bound("1Gi"), func(p *v1.PersistentVolumeClaim) { delete(p.Annotations, names.AnnStorageResizer) }),
 			func(in *Input) { in.StorageClass.AllowVolumeExpansion = nil }),
 			reason: ReasonExpansionNotAllowed, severity: Error, text: []string{"allowVolumeExpansion"}, first: true},
 		{name: "ExpansionInfeasible with capacity: lower to ≤ N", in: claimInput(claim("data", "100Gi", bound("10Gi"),
@@ -155,11 +156,11 @@ func TestDiagnoseResize(t *testing.T) {
 			withCondition(v1.PersistentVolumeClaimControllerResizeError, "failed to expand pvc with rpc error: code = Internal desc = backend down"))),
 			reason: ReasonControllerResizeFailed, severity: Error, text: []string{"backend down", "not below 1Gi"}, first: true},
 		{name: "ControllerResizeFailed from an event", in: claimInput(claim("data", "2Gi", bound("1Gi")), func(in *Input) {
-			in.Events = []v1.Event{event("PersistentVolumeClaim", "data", eventVolumeResizeFailed, "resize volume failed: timeout", time.Second)}
+			in.Events = []v1.Event{event("PersistentVolumeClaim", "data", names.ReasonVolumeResizeFailed, "resize volume failed: timeout", time.Second)}
 		}), reason: ReasonControllerResizeFailed, severity: Warning, text: []string{"timeout"}, first: true},
 		{name: "OfflineExpansionInUse from the event", in: claimInput(claim("data", "2Gi", bound("1Gi")), func(in *Input) {
 			in.Pods = []v1.Pod{pod("web-0", "data", "n1")}
-			in.Events = []v1.Event{event("PersistentVolumeClaim", "data", eventVolumeResizeFailed, offline, time.Second)}
+			in.Events = []v1.Event{event("PersistentVolumeClaim", "data", names.ReasonVolumeResizeFailed, offline, time.Second)}
 		}), reason: ReasonOfflineExpansionInUse, severity: Warning, text: []string{"only offline", "web-0", "scale the workload to 0"}, first: true},
 		{name: "OfflineExpansionInUse from the condition", in: claimInput(claim("data", "2Gi", bound("1Gi"),
 			withStatus(v1.PersistentVolumeClaimControllerResizeInProgress, "2Gi"),
@@ -204,19 +205,19 @@ func TestDiagnoseClaimDeletion(t *testing.T) {
 		}), func(in *Input) { in.Pods = []v1.Pod{pod("web-0", "data", "n1")} }),
 			reason: ReasonInUseByPods, severity: Warning, text: []string{"web-0", "delete those pods"}, first: true},
 		{name: "SnapshotSourceInUse", in: claimInput(claim("data", "1Gi", bound("1Gi"), deleting, func(p *v1.PersistentVolumeClaim) {
-			p.Finalizers = []string{finalizerPVCProtection, finalizerPVCAsSource}
-		})), reason: ReasonSnapshotSourceInUse, severity: Warning, text: []string{finalizerPVCAsSource}, first: true},
+			p.Finalizers = []string{finalizerPVCProtection, names.FinalizerPVCAsSource}
+		})), reason: ReasonSnapshotSourceInUse, severity: Warning, text: []string{names.FinalizerPVCAsSource}, first: true},
 		{name: "CloneSourceInUse", in: claimInput(claim("data", "1Gi", bound("1Gi"), deleting, func(p *v1.PersistentVolumeClaim) {
-			p.Finalizers = []string{finalizerCloneSource}
+			p.Finalizers = []string{names.FinalizerCloneSource}
 		})), reason: ReasonCloneSourceInUse, severity: Warning, text: []string{"cloned"}, first: true},
 		{name: "ProvisioningCleanup", in: claimInput(claim("data", "1Gi", deleting, func(p *v1.PersistentVolumeClaim) {
-			p.Finalizers = []string{finalizerIntent}
-			p.Annotations[annProvisioningVolume] = "pvc-123"
+			p.Finalizers = []string{names.FinalizerIntent}
+			p.Annotations[names.AnnProvisioningVolumeName] = "pvc-123"
 		}), func(in *Input) {
-			in.Events = []v1.Event{event("PersistentVolumeClaim", "data", eventProvisioningFailed, "Cannot clean up volume of deleted claim: timeout", time.Second)}
+			in.Events = []v1.Event{event("PersistentVolumeClaim", "data", names.ReasonProvisioningFailed, "Cannot clean up volume of deleted claim: timeout", time.Second)}
 		}), reason: ReasonProvisioningCleanup, severity: Error, text: []string{`"pvc-123"`, "Cannot clean up"}, first: true},
 		{name: "ProvisioningCleanup without a provisioner", in: claimInput(claim("data", "1Gi", deleting, func(p *v1.PersistentVolumeClaim) {
-			p.Finalizers = []string{finalizerIntent}
+			p.Finalizers = []string{names.FinalizerIntent}
 		}), func(in *Input) { in.Leases = nil }),
 			reason: ReasonNoProvisionerLeader, severity: Warning, text: []string{"cleans up this claim"}},
 		{name: "DeletionPending with a foreign finalizer", in: claimInput(claim("data", "1Gi", bound("1Gi"), deleting, func(p *v1.PersistentVolumeClaim) {
@@ -247,11 +248,11 @@ func TestDiagnoseVolume(t *testing.T) {
 		{name: "DeletionPending: Released with Delete", in: volumeInput(volume("pv-1", "5Gi", released)),
 			reason: ReasonDeletionPending, severity: Info, text: []string{"provisioner deletes"}, first: true},
 		{name: "DeletionFailed", in: volumeInput(volume("pv-1", "5Gi", released), func(in *Input) {
-			in.Events = []v1.Event{event("PersistentVolume", "pv-1", eventVolumeFailedDelete, "rpc error: code = FailedPrecondition desc = volume has snapshots", time.Second)}
+			in.Events = []v1.Event{event("PersistentVolume", "pv-1", names.ReasonVolumeFailedDelete, "rpc error: code = FailedPrecondition desc = volume has snapshots", time.Second)}
 		}), reason: ReasonDeletionFailed, severity: Error, text: []string{"volume has snapshots"}, first: true},
 		{name: "NoProvisionerLeader for deletion", in: volumeInput(volume("pv-1", "5Gi", released, func(pv *v1.PersistentVolume) {
 			pv.DeletionTimestamp = &metav1.Time{Time: testNow}
-			pv.Finalizers = []string{finalizerProvisionerPV}
+			pv.Finalizers = []string{names.FinalizerProvisionerPV}
 		}), func(in *Input) { in.Leases = nil }),
 			reason: ReasonNoProvisionerLeader, severity: Warning, text: []string{"deletes this volume"}, first: true},
 		{name: "DeletionPending: still attached", in: volumeInput(volume("pv-1", "5Gi", func(pv *v1.PersistentVolume) {
@@ -314,7 +315,7 @@ func TestDiagnoseSnapshot(t *testing.T) {
 			reason: ReasonSnapshotNotReady, severity: Warning, text: []string{"reports no error"}, first: true},
 		{name: "SnapshotCreationFailed", in: snapInput(snapshot("snap", boundTo("snapcontent-1", false)), func(in *Input) {
 			in.Content = content("snapcontent-1")
-			in.Events = []v1.Event{event("VolumeSnapshotContent", "snapcontent-1", eventSnapshotCreationFailed, "Failed to create snapshot: rpc error: code = Internal desc = io error", time.Second)}
+			in.Events = []v1.Event{event("VolumeSnapshotContent", "snapcontent-1", names.ReasonSnapshotCreationFailed, "Failed to create snapshot: rpc error: code = Internal desc = io error", time.Second)}
 		}), reason: ReasonSnapshotCreationFailed, severity: Error, text: []string{"io error"}, first: true},
 		{name: "NoSnapshotterLeader", in: snapInput(snapshot("snap", boundTo("snapcontent-1", false)), func(in *Input) {
 			in.Content = content("snapcontent-1")
@@ -322,13 +323,13 @@ func TestDiagnoseSnapshot(t *testing.T) {
 		}), reason: ReasonNoSnapshotterLeader, severity: Warning, text: []string{`"external-snapshotter-leader-hostpath-csi-example-com"`}, first: true},
 		{name: "SnapshotDeletionBlocked", in: snapInput(snapshot("snap", boundTo("snapcontent-1", true), func(vs *snapv1.VolumeSnapshot) {
 			vs.DeletionTimestamp = &metav1.Time{Time: testNow}
-			vs.Finalizers = []string{finalizerSnapshotAsSource}
+			vs.Finalizers = []string{names.FinalizerSnapshotAsSource}
 		}), func(in *Input) {
-			in.Events = []v1.Event{event("VolumeSnapshot", "snap", eventSnapshotDeletePending, "Snapshot is being used to restore a PVC", time.Second)}
+			in.Events = []v1.Event{event("VolumeSnapshot", "snap", names.ReasonSnapshotDeletePending, "Snapshot is being used to restore a PVC", time.Second)}
 		}), reason: ReasonSnapshotDeletionBlocked, severity: Warning, text: []string{"restore a PVC"}, first: true},
 		{name: "SnapshotDeletionBlocked by a restore", in: snapInput(snapshot("snap", boundTo("snapcontent-1", true), func(vs *snapv1.VolumeSnapshot) {
 			vs.DeletionTimestamp = &metav1.Time{Time: testNow}
-			vs.Finalizers = []string{finalizerRestoreSource}
+			vs.Finalizers = []string{names.FinalizerRestoreSource}
 		})), reason: ReasonSnapshotDeletionBlocked, severity: Warning, text: []string{"being restored"}, first: true},
 	})
 }
@@ -349,13 +350,13 @@ func TestDiagnoseContent(t *testing.T) {
 		})), reason: ReasonSnapshotFailed, severity: Error, text: []string{"source volume not found"}, first: true},
 		{name: "SnapshotDeleteFailed", in: in(content("c1", func(c *snapv1.VolumeSnapshotContent) {
 			c.DeletionTimestamp = &metav1.Time{Time: testNow}
-			c.Finalizers = []string{finalizerContentBound}
+			c.Finalizers = []string{names.FinalizerContentBound}
 		}), func(i *Input) {
-			i.Events = []v1.Event{event("VolumeSnapshotContent", "c1", eventSnapshotDeleteError, "Failed to delete snapshot", time.Second)}
+			i.Events = []v1.Event{event("VolumeSnapshotContent", "c1", names.ReasonSnapshotDeleteError, "Failed to delete snapshot", time.Second)}
 		}), reason: ReasonSnapshotContentDeleteFailed, severity: Error, text: []string{"Failed to delete snapshot"}, first: true},
 		{name: "NoSnapshotterLeader blocks deletion", in: in(content("c1", func(c *snapv1.VolumeSnapshotContent) {
 			c.DeletionTimestamp = &metav1.Time{Time: testNow}
-			c.Finalizers = []string{finalizerContentBound}
+			c.Finalizers = []string{names.FinalizerContentBound}
 		}), func(i *Input) { i.Leases = nil }),
 			reason: ReasonNoSnapshotterLeader, severity: Warning, text: []string{"deletes this snapshot"}, first: true},
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/csi-kit/sidecars/internal/names"
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	v1 "k8s.io/api/core/v1"
@@ -94,11 +95,11 @@ func (f *fetcher) claimTarget(ctx context.Context) error {
 	}
 	f.claimClass(ctx, pvc)
 	f.pods(ctx, pvc)
-	if node := pvc.Annotations[annSelectedNode]; node != "" {
+	if node := pvc.Annotations[names.AnnSelectedNode]; node != "" {
 		f.node(ctx, node)
 	}
 	driver := provisionerOf(pvc, f.in.StorageClass)
-	if d := pvc.Annotations[annStorageResizer]; d != "" {
+	if d := pvc.Annotations[names.AnnStorageResizer]; d != "" {
 		driver = d
 	}
 	if f.in.PV != nil && f.in.PV.Spec.CSI != nil {
@@ -270,7 +271,7 @@ func defaultSnapshotClass(classes []snapv1.VolumeSnapshotClass, driver string) *
 	var found *snapv1.VolumeSnapshotClass
 	for i := range classes {
 		c := &classes[i]
-		if c.Annotations[annDefaultSnapClass] != "true" || (driver != "" && c.Driver != driver) {
+		if c.Annotations[names.AnnDefaultSnapshotClass] != "true" || (driver != "" && c.Driver != driver) {
 			continue
 		}
 		if found != nil {
@@ -393,7 +394,7 @@ func (f *fetcher) leasesFor(ctx context.Context, names ...string) {
 // needsLeases reports whether Diagnose may look at controller Leases for
 // the claim: not while it waits for a first consumer.
 func needsLeases(pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass) bool {
-	if pvc.Status.Phase == v1.ClaimBound || pvc.Annotations[annSelectedNode] != "" || class == nil {
+	if pvc.Status.Phase == v1.ClaimBound || pvc.Annotations[names.AnnSelectedNode] != "" || class == nil {
 		return true
 	}
 	return class.VolumeBindingMode == nil || *class.VolumeBindingMode != storagev1.VolumeBindingWaitForFirstConsumer

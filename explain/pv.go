@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/csi-kit/sidecars/internal/names"
 	v1 "k8s.io/api/core/v1"
 )
 
@@ -58,7 +59,7 @@ func diagnosePV(in *Input) []Finding {
 		}
 		fs = append(fs, deleteFindings(in, driver, claim)...)
 	}
-	if pv.DeletionTimestamp != nil && hasFinalizer(pv.Finalizers, finalizerProvisionerPV) && pv.Status.Phase != v1.VolumeReleased {
+	if pv.DeletionTimestamp != nil && hasFinalizer(pv.Finalizers, names.FinalizerProvisionerPV) && pv.Status.Phase != v1.VolumeReleased {
 		fs = append(fs, deleteFindings(in, driver, claim)...)
 	}
 	if len(fs) == 0 {
@@ -71,7 +72,7 @@ func diagnosePV(in *Input) []Finding {
 // deleteFindings explains a volume the provisioner should delete.
 func deleteFindings(in *Input, driver, claim string) []Finding {
 	var fs []Finding
-	if e := latestEvent(in.Events, string(KindPV), in.PV.Name, eventVolumeFailedDelete); e != nil {
+	if e := latestEvent(in.Events, string(KindPV), in.PV.Name, names.ReasonVolumeFailedDelete); e != nil {
 		fs = append(fs, Finding{Severity: Error, Reason: ReasonDeletionFailed,
 			Message: "deleting the backend volume failed" + countNote(e) + ": " + e.Message,
 			Action:  "fix the cause (a missing deletion secret, a volume still in use or with snapshots on the backend); the provisioner retries"})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/csi-kit/sidecars/internal/names"
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 )
@@ -71,7 +72,7 @@ func pendingFindings(in *Input) []Finding {
 	}
 	var fs []Finding
 	fs = append(fs, dataSourceFindings(in)...)
-	selected := pvc.Annotations[annSelectedNode]
+	selected := pvc.Annotations[names.AnnSelectedNode]
 	wffc := class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer
 	if wffc && selected == "" {
 		return append(fs, firstConsumerFindings(in)...)
@@ -82,7 +83,7 @@ func pendingFindings(in *Input) []Finding {
 		if node == nil {
 			fs = append(fs, Finding{Severity: Error, Reason: ReasonSelectedNodeMissing,
 				Message: fmt.Sprintf("the scheduler chose node %s for the volume, and that node no longer exists", selected),
-				Action:  fmt.Sprintf("delete and recreate the pod; if the claim keeps the annotation, remove %s from it so the scheduler can choose again", annSelectedNode)})
+				Action:  fmt.Sprintf("delete and recreate the pod; if the claim keeps the annotation, remove %s from it so the scheduler can choose again", names.AnnSelectedNode)})
 		} else if f := driverOnNode(in, class.Provisioner, selected); f != nil {
 			fs = append(fs, *f)
 		}
@@ -97,7 +98,7 @@ func pendingFindings(in *Input) []Finding {
 			fs = append(fs, *f)
 		}
 	}
-	if e := latestEvent(in.Events, string(KindPVC), pvc.Name, eventProvisioningFailed); e != nil {
+	if e := latestEvent(in.Events, string(KindPVC), pvc.Name, names.ReasonProvisioningFailed); e != nil {
 		fs = append(fs, Finding{Severity: Error, Reason: ReasonProvisioningFailed,
 			Message: "the last attempt to create the volume failed" + countNote(e) + ": " + e.Message,
 			Action:  provisioningAction(e.Message)})
@@ -252,10 +253,10 @@ func claimClass(pvc *v1.PersistentVolumeClaim) *string {
 }
 
 func provisionerOf(pvc *v1.PersistentVolumeClaim, class *storagev1.StorageClass) string {
-	if p := pvc.Annotations[annStorageProvisioner]; p != "" {
+	if p := pvc.Annotations[names.AnnStorageProvisioner]; p != "" {
 		return p
 	}
-	if p := pvc.Annotations[annBetaProvisioner]; p != "" {
+	if p := pvc.Annotations[names.AnnBetaStorageProvisioner]; p != "" {
 		return p
 	}
 	if class != nil {
@@ -284,21 +285,21 @@ func claimDeletion(in *Input) []Finding {
 				Action:  "delete those pods (or scale their workload to 0); the claim goes once no pod uses it"})
 		}
 	}
-	if hasFinalizer(pvc.Finalizers, finalizerPVCAsSource) {
+	if hasFinalizer(pvc.Finalizers, names.FinalizerPVCAsSource) {
 		fs = append(fs, Finding{Severity: Warning, Reason: ReasonSnapshotSourceInUse,
-			Message: "the claim is being deleted but a VolumeSnapshot of it is still being cut, so " + finalizerPVCAsSource + " keeps it",
+			Message: "the claim is being deleted but a VolumeSnapshot of it is still being cut, so " + names.FinalizerPVCAsSource + " keeps it",
 			Action:  "wait until the snapshots of this claim are ready to use, or delete the stuck ones; explain volumesnapshot <name>"})
 	}
-	if hasFinalizer(pvc.Finalizers, finalizerCloneSource) {
+	if hasFinalizer(pvc.Finalizers, names.FinalizerCloneSource) {
 		fs = append(fs, Finding{Severity: Warning, Reason: ReasonCloneSourceInUse,
-			Message: "the claim is being deleted but a claim cloned from it is still being provisioned, so " + finalizerCloneSource + " keeps it",
+			Message: "the claim is being deleted but a claim cloned from it is still being provisioned, so " + names.FinalizerCloneSource + " keeps it",
 			Action:  "wait until the clones are bound, or delete the pending clones"})
 	}
-	if hasFinalizer(pvc.Finalizers, finalizerIntent) {
+	if hasFinalizer(pvc.Finalizers, names.FinalizerIntent) {
 		f := Finding{Severity: Warning, Reason: ReasonProvisioningCleanup,
-			Message: fmt.Sprintf("the claim carries %s (volume %q) from an earlier csi-kit version; a running provisioner moves it to a provisioning record in its own namespace and removes the finalizer", finalizerIntent, pvc.Annotations[annProvisioningVolume]),
+			Message: fmt.Sprintf("the claim carries %s (volume %q) from an earlier csi-kit version; a running provisioner moves it to a provisioning record in its own namespace and removes the finalizer", names.FinalizerIntent, pvc.Annotations[names.AnnProvisioningVolumeName]),
 			Action:  "make sure the provisioner runs; a ProvisioningRecordIgnored event means a user wrote the finalizer, which the provisioner removes"}
-		if e := latestEvent(in.Events, string(KindPVC), pvc.Name, eventProvisioningFailed); e != nil {
+		if e := latestEvent(in.Events, string(KindPVC), pvc.Name, names.ReasonProvisioningFailed); e != nil {
 			f.Severity, f.Message = Error, f.Message+"; last failure: "+e.Message
 		}
 		fs = append(fs, f)

@@ -63,46 +63,20 @@ const (
 	ReasonSnapshotContentDeleteFailed = "SnapshotDeleteFailed"
 )
 
-// Names the controllers write on API objects, spelled as they do.
+// Names only explain matches on; the names the controllers write are in
+// internal/names.
 const (
-	annSelectedNode       = "volume.kubernetes.io/selected-node"
-	annStorageProvisioner = "volume.kubernetes.io/storage-provisioner"
-	annBetaProvisioner    = "volume.beta.kubernetes.io/storage-provisioner"
-	annStorageResizer     = "volume.kubernetes.io/storage-resizer"
-	annDefaultClass       = "storageclass.kubernetes.io/is-default-class"
-	annDefaultSnapClass   = "snapshot.storage.kubernetes.io/is-default-class"
+	annDefaultClass = "storageclass.kubernetes.io/is-default-class"
 
-	finalizerPVCProtection    = "kubernetes.io/pvc-protection"
-	finalizerPVProtection     = "kubernetes.io/pv-protection"
-	finalizerPVCAsSource      = "snapshot.storage.kubernetes.io/pvc-as-source-protection"
-	finalizerProvisionerPV    = "external-provisioner.volume.kubernetes.io/finalizer"
-	finalizerSnapshotAsSource = "snapshot.storage.kubernetes.io/volumesnapshot-as-source-protection"
-	finalizerSnapshotBound    = "snapshot.storage.kubernetes.io/volumesnapshot-bound-protection"
-	finalizerContentBound     = "snapshot.storage.kubernetes.io/volumesnapshotcontent-bound-protection"
-
-	finalizerIntent        = "csi-kit.io/provisioning-intent"
-	finalizerCloneSource   = "provisioner.storage.kubernetes.io/cloning-protection"
-	finalizerRestoreSource = "provisioner.storage.kubernetes.io/volumesnapshot-as-source-protection"
-	annProvisioningVolume  = "volume.kubernetes.io/provisioning-volume-name"
+	finalizerPVCProtection = "kubernetes.io/pvc-protection"
+	finalizerPVProtection  = "kubernetes.io/pv-protection"
 
 	noProvisioner = "kubernetes.io/no-provisioner"
 )
 
-// Event reasons of the controllers, as they emit them.
+// Event reasons of kube-controller-manager and the scheduler.
 const (
-	eventProvisioningFailed       = "ProvisioningFailed"
-	eventExternalProvisioning     = "ExternalProvisioning"
-	eventWaitForFirstConsumer     = "WaitForFirstConsumer"
-	eventVolumeResizeFailed       = "VolumeResizeFailed"
-	eventFileSystemResizeRequired = "FileSystemResizeRequired"
-	eventVolumeFailedDelete       = "VolumeFailedDelete"
-	eventSnapshotCreationFailed   = "SnapshotCreationFailed"
-	eventSnapshotContentCheck     = "SnapshotContentCheckandUpdateFailed"
-	eventSnapshotDeleteError      = "SnapshotDeleteError"
-	eventSnapshotDeletePending    = "SnapshotDeletePending"
-	eventFailedScheduling         = "FailedScheduling"
-
-	// offlineInUseText is part of the resizer's event and condition text
-	// for a claim whose offline-only driver waits for its pods to go.
-	offlineInUseText = "only supports offline expansion"
+	eventExternalProvisioning = "ExternalProvisioning"
+	eventWaitForFirstConsumer = "WaitForFirstConsumer"
+	eventFailedScheduling     = "FailedScheduling"
 )

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/csi-kit/sidecars/internal/names"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
@@ -33,7 +34,7 @@ func resizeFindings(in *Input) []Finding {
 	if a, ok := pvc.Status.AllocatedResources[v1.ResourceStorage]; ok {
 		target = a
 	}
-	driver := pvc.Annotations[annStorageResizer]
+	driver := pvc.Annotations[names.AnnStorageResizer]
 	if driver == "" && in.PV != nil && in.PV.Spec.CSI != nil {
 		driver = in.PV.Spec.CSI.Driver
 	}
@@ -41,7 +42,7 @@ func resizeFindings(in *Input) []Finding {
 	var fs []Finding
 
 	if in.StorageClass != nil && grow && (in.StorageClass.AllowVolumeExpansion == nil || !*in.StorageClass.AllowVolumeExpansion) &&
-		pvc.Annotations[annStorageResizer] == "" {
+		pvc.Annotations[names.AnnStorageResizer] == "" {
 		fs = append(fs, Finding{Severity: Error, Reason: ReasonExpansionNotAllowed,
 			Message: fmt.Sprintf("class %s does not allow volume expansion (allowVolumeExpansion is not true)", in.StorageClass.Name),
 			Action:  fmt.Sprintf("set allowVolumeExpansion: true on the class if the driver can expand, or lower the request back to %s", fmtQ(capa))})
@@ -113,7 +114,7 @@ func resizeFindings(in *Input) []Finding {
 				fs = append(fs, *f)
 			}
 		}
-		if e := latestEvent(in.Events, string(KindPVC), pvc.Name, eventVolumeResizeFailed); e != nil && !strings.Contains(e.Message, offlineInUseText) {
+		if e := latestEvent(in.Events, string(KindPVC), pvc.Name, names.ReasonVolumeResizeFailed); e != nil && !strings.Contains(e.Message, names.OfflineExpansionText) {
 			fs = append(fs, Finding{Severity: Warning, Reason: ReasonControllerResizeFailed,
 				Message: "the last expansion attempt failed" + countNote(e) + ": " + e.Message,
 				Action:  fmt.Sprintf("the resizer retries with backoff; fix the cause, or lower the request (not below %s) to give up", fmtQ(capa))})
@@ -130,11 +131,11 @@ func resizeFindings(in *Input) []Finding {
 // offlineInUse returns the text that shows the resizer holds the claim
 // back because its offline-only driver cannot expand it while in use.
 func offlineInUse(in *Input, resizing *v1.PersistentVolumeClaimCondition) string {
-	if resizing != nil && strings.Contains(resizing.Message, offlineInUseText) {
+	if resizing != nil && strings.Contains(resizing.Message, names.OfflineExpansionText) {
 		return resizing.Message
 	}
-	e := latestEvent(in.Events, string(KindPVC), in.PVC.Name, eventVolumeResizeFailed)
-	if e != nil && strings.Contains(e.Message, offlineInUseText) {
+	e := latestEvent(in.Events, string(KindPVC), in.PVC.Name, names.ReasonVolumeResizeFailed)
+	if e != nil && strings.Contains(e.Message, names.OfflineExpansionText) {
 		return e.Message
 	}
 	return ""

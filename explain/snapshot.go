@@ -3,6 +3,7 @@ package explain
 import (
 	"fmt"
 
+	"github.com/csi-kit/sidecars/internal/names"
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -93,7 +94,7 @@ func contentProgress(in *Input) []Finding {
 		fs = append(fs, Finding{Severity: Error, Reason: ReasonSnapshotFailed,
 			Message: fmt.Sprintf("the driver failed to cut snapshot %s: %s", vsc.Name, *vsc.Status.Error.Message),
 			Action:  "fix the cause named by the driver; the csi-snapshotter retries"})
-	} else if e := latestEvent(in.Events, string(KindSnapshotContent), vsc.Name, eventSnapshotCreationFailed, eventSnapshotContentCheck); e != nil {
+	} else if e := latestEvent(in.Events, string(KindSnapshotContent), vsc.Name, names.ReasonSnapshotCreationFailed, names.ReasonSnapshotContentCheckandUpdateFailed); e != nil {
 		fs = append(fs, Finding{Severity: Error, Reason: ReasonSnapshotCreationFailed,
 			Message: "the last attempt to cut the snapshot failed" + countNote(e) + ": " + e.Message,
 			Action:  "fix the cause named in the message; the csi-snapshotter retries with backoff"})
@@ -150,7 +151,7 @@ func snapshotClass(in *Input) []Finding {
 	}
 	var defaults []string
 	for _, c := range in.SnapshotClasses {
-		if c.Annotations[annDefaultSnapClass] == "true" && (driver == "" || c.Driver == driver) {
+		if c.Annotations[names.AnnDefaultSnapshotClass] == "true" && (driver == "" || c.Driver == driver) {
 			defaults = append(defaults, c.Name)
 		}
 	}
@@ -158,7 +159,7 @@ func snapshotClass(in *Input) []Finding {
 	case 0:
 		return []Finding{{Severity: Error, Reason: ReasonSnapshotClassMissing,
 			Message: fmt.Sprintf("the snapshot names no class and no default VolumeSnapshotClass exists for driver %s", driver),
-			Action:  fmt.Sprintf("set spec.volumeSnapshotClassName (recreate the snapshot), or annotate a class of driver %s with %s: \"true\"", driver, annDefaultSnapClass)}}
+			Action:  fmt.Sprintf("set spec.volumeSnapshotClassName (recreate the snapshot), or annotate a class of driver %s with %s: \"true\"", driver, names.AnnDefaultSnapshotClass)}}
 	case 1:
 		return nil
 	}
@@ -170,17 +171,17 @@ func snapshotClass(in *Input) []Finding {
 func snapshotDeletion(in *Input) []Finding {
 	vs := in.Snapshot
 	var fs []Finding
-	if e := latestEvent(in.Events, string(KindSnapshot), vs.Name, eventSnapshotDeletePending); e != nil && hasFinalizer(vs.Finalizers, finalizerSnapshotAsSource) {
+	if e := latestEvent(in.Events, string(KindSnapshot), vs.Name, names.ReasonSnapshotDeletePending); e != nil && hasFinalizer(vs.Finalizers, names.FinalizerSnapshotAsSource) {
 		fs = append(fs, Finding{Severity: Warning, Reason: ReasonSnapshotDeletionBlocked,
 			Message: "the snapshot is being deleted but is in use: " + e.Message,
 			Action:  "wait until the claims restoring from it are bound, or delete those claims"})
 	}
-	if hasFinalizer(vs.Finalizers, finalizerRestoreSource) {
+	if hasFinalizer(vs.Finalizers, names.FinalizerRestoreSource) {
 		fs = append(fs, Finding{Severity: Warning, Reason: ReasonSnapshotDeletionBlocked,
-			Message: "the snapshot is being deleted but a claim is still being restored from it, so " + finalizerRestoreSource + " keeps it",
+			Message: "the snapshot is being deleted but a claim is still being restored from it, so " + names.FinalizerRestoreSource + " keeps it",
 			Action:  "wait until the claims restoring from it are bound, or delete those claims"})
 	}
-	if hasFinalizer(vs.Finalizers, finalizerSnapshotBound) && in.Content != nil {
+	if hasFinalizer(vs.Finalizers, names.FinalizerSnapshotBound) && in.Content != nil {
 		fs = append(fs, contentDeletion(in)...)
 	}
 	if len(fs) == 0 && len(vs.Finalizers) > 0 {
@@ -198,12 +199,12 @@ func snapshotDeletion(in *Input) []Finding {
 func contentDeletion(in *Input) []Finding {
 	vsc := in.Content
 	var fs []Finding
-	if e := latestEvent(in.Events, string(KindSnapshotContent), vsc.Name, eventSnapshotDeleteError); e != nil {
+	if e := latestEvent(in.Events, string(KindSnapshotContent), vsc.Name, names.ReasonSnapshotDeleteError); e != nil {
 		fs = append(fs, Finding{Severity: Error, Reason: ReasonSnapshotContentDeleteFailed,
 			Message: fmt.Sprintf("deleting snapshot %s on the backend failed%s: %s", vsc.Name, countNote(e), e.Message),
 			Action:  "fix the cause (deletion secret missing, snapshot in use by a volume on the backend); the csi-snapshotter retries"})
 	}
-	if vsc.Spec.DeletionPolicy == snapv1.VolumeSnapshotContentDelete && hasFinalizer(vsc.Finalizers, finalizerContentBound) {
+	if vsc.Spec.DeletionPolicy == snapv1.VolumeSnapshotContentDelete && hasFinalizer(vsc.Finalizers, names.FinalizerContentBound) {
 		if f := leaderFinding(in, ReasonNoSnapshotterLeader, snapshotterLease(vsc.Spec.Driver),
 			fmt.Sprintf("csi-snapshotter of %s", vsc.Spec.Driver), "deletes this snapshot"); f != nil {
 			fs = append(fs, *f)

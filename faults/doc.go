@@ -36,6 +36,18 @@
 //     bounded (no hot loop), nothing panics.
 //   - secrets: a secret value given to the provisioner appears in no log
 //     line (verbosity 5), no event and no metric.
+//   - hostile: two tenants of one driver; the attacker, who may write any
+//     object of its own namespace (claims, snapshots, their annotations and
+//     finalizers) but nothing cluster-scoped, forges provisioning records,
+//     names the victim's PV, restores from the victim's namespace and
+//     forges snapshot objects (hostile_test.go). The victim's volumes,
+//     snapshots and objects stay untouched and the attacker gains no
+//     access to them.
+//   - apierrors: every (verb, resource) pair the provisioner, resizer,
+//     snapshot controller and sidecar use fails once with each answer of
+//     the API server (403, 404, 409, 429 with Retry-After, 500, 503, or
+//     none until a timeout) (TestAPIErrorOnEveryVerb, apierrors_test.go).
+//     No controller crashes or wedges; every object reaches its state.
 //   - load: CSIKIT_LOAD_N claims (default 5000) provisioned, resized and
 //     snapshotted by every controller in one process on one shared cache
 //     and one Lease, while the leader is cancelled twice (once during

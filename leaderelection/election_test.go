@@ -21,6 +21,7 @@ import (
 
 	"github.com/csi-kit/sidecars/leaderelection"
 	"github.com/csi-kit/sidecars/testkit/controlplane"
+	"github.com/csi-kit/sidecars/testkit/eventually"
 )
 
 var cp *controlplane.ControlPlane
@@ -152,58 +153,70 @@ func startCandidate(t *testing.T, ctx context.Context, name string, opts leadere
 	return c
 }
 
-func waitLeader(t *testing.T, timeout time.Duration, cands ...*candidate) (*candidate, time.Duration) {
+// waitLeader waits until one of cands works and returns it. The timeout
+// only ends a hung test; no test judges how long the wait took.
+func waitLeader(t *testing.T, timeout time.Duration, cands ...*candidate) *candidate {
 	t.Helper()
-	start := time.Now()
-	for time.Since(start) < timeout {
+	var leader *candidate
+	eventually.Require(t, timeout, "a leader", eventually.True("a candidate works", func() bool {
 		for _, c := range cands {
 			if c.leading.Load() {
-				return c, time.Since(start)
+				leader = c
+				return true
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("no leader among %d candidates after %v", len(cands), timeout)
-	return nil, 0
+		return false
+	}))
+	return leader
 }
 
+// holder returns the Lease's holder identity ("" when released).
+func holder(t *testing.T, ctx context.Context, ns, name string) string {
+	t.Helper()
+	lease, err := kubernetes.NewForConfigOrDie(cp.Config()).CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lease.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *lease.Spec.HolderIdentity
+}
+
+// TestHandoverOnCancel: with upstream's default timings (a 15s lease), a
+// cancelled leader releases the Lease as it returns, so the standby takes
+// over from a released Lease instead of waiting for it to expire.
 func TestHandoverOnCancel(t *testing.T) {
 	needCluster(t)
 	defer goleak.VerifyNone(t, leakOptions()...)
 	_, ctx := ktesting.NewTestContext(t)
 	ns := newNamespace(t)
-	// Upstream's default timings: a planned handover must not wait for them.
 	opts := leaderelection.Options{LockName: "handover", Namespace: ns}
 	tr := &tracker{}
 	a := startCandidate(t, ctx, "a", opts, tr)
-	first, _ := waitLeader(t, 30*time.Second, a)
-	b := startCandidate(t, ctx, "b", opts, tr)
-	time.Sleep(500 * time.Millisecond) // let b start standing by
+	leader := waitLeader(t, 30*time.Second, a)
+	standby := startCandidate(t, ctx, "b", opts, tr)
 
-	var handovers []time.Duration
-	leader, standby := first, b
 	for round := 0; round < 5; round++ {
-		start := time.Now()
+		old := holder(t, ctx, ns, opts.LockName)
 		leader.cancel()
 		if err := <-leader.done; err != nil {
 			t.Fatalf("round %d: cancelled leader %s returned %v, want nil", round, leader.name, err)
 		}
-		next, _ := waitLeader(t, 10*time.Second, standby)
-		took := time.Since(start)
-		handovers = append(handovers, took)
-		if took > 2*time.Second {
-			t.Errorf("round %d: handover after cancel took %v, want < 2s", round, took)
+		// Run has returned: the Lease is released (or already taken by
+		// the standby), never still held by the cancelled leader.
+		if h := holder(t, ctx, ns, opts.LockName); h == old {
+			t.Fatalf("round %d: Lease still held by the cancelled leader %q after Run returned", round, h)
 		}
+		next := waitLeader(t, 30*time.Second, standby)
 		// Restart the old leader as the new standby.
 		restarted := startCandidate(t, ctx, leader.name, opts, tr)
 		leader, standby = next, restarted
-		time.Sleep(300 * time.Millisecond)
 	}
 	leader.cancel()
 	standby.cancel()
 	<-leader.done
 	<-standby.done
-	t.Logf("planned handovers: %v", handovers)
 	if tr.maxSeen != 1 {
 		t.Errorf("at most %d candidates worked at once, want 1", tr.maxSeen)
 	}
@@ -221,11 +234,9 @@ func TestHandoverWhenRenewalsFail(t *testing.T) {
 		startCandidate(t, ctx, "b", opts, tr),
 		startCandidate(t, ctx, "c", opts, tr),
 	}
-	limit := opts.LeaseDuration + opts.RetryPeriod
-	var worst time.Duration
 	for round := 0; round < 6; round++ {
-		leader, _ := waitLeader(t, 20*time.Second, cands...)
-		start := time.Now()
+		leader := waitLeader(t, 20*time.Second, cands...)
+		old := holder(t, ctx, ns, opts.LockName)
 		leader.net.cut.Store(true)
 		err := <-leader.done
 		if !errors.Is(err, leaderelection.ErrLeaseLost) {
@@ -237,13 +248,10 @@ func TestHandoverWhenRenewalsFail(t *testing.T) {
 				others = append(others, c)
 			}
 		}
-		_, _ = waitLeader(t, 20*time.Second, others...)
-		took := time.Since(start)
-		worst = max(worst, took)
-		// The acquire loop polls every retry period with up to 1.2 jitter,
-		// so a standby may see the last renewal one poll late.
-		if took > limit+3*opts.RetryPeriod {
-			t.Errorf("round %d: takeover after lost renewals took %v, want about lease+retry (%v)", round, took, limit)
+		// A standby takes the Lease the partitioned leader could not renew.
+		waitLeader(t, 20*time.Second, others...)
+		if h := holder(t, ctx, ns, opts.LockName); h == old || h == "" {
+			t.Errorf("round %d: a standby works but the Lease holder is %q (old leader %q)", round, h, old)
 		}
 		leader.net.cut.Store(false)
 		cands = append(others, startCandidate(t, ctx, leader.name, opts, tr))
@@ -252,7 +260,6 @@ func TestHandoverWhenRenewalsFail(t *testing.T) {
 		c.cancel()
 		<-c.done
 	}
-	t.Logf("worst takeover after lost renewals: %v (lease %v + retry %v = %v)", worst, opts.LeaseDuration, opts.RetryPeriod, limit)
 	if tr.maxSeen != 1 {
 		t.Errorf("at most %d candidates worked at once, want 1", tr.maxSeen)
 	}
@@ -271,7 +278,7 @@ func TestNeverTwoLeaders(t *testing.T) {
 		cands = append(cands, startCandidate(t, ctx, "samehost", opts, tr))
 	}
 	for round := 0; round < 20; round++ {
-		leader, _ := waitLeader(t, 20*time.Second, cands...)
+		leader := waitLeader(t, 20*time.Second, cands...)
 		leader.cancel()
 		<-leader.done
 		for i, c := range cands {

@@ -2,7 +2,6 @@ package provisioner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/internal/ctrl"
+	"github.com/csi-kit/sidecars/internal/kube"
 )
 
 // syncClaim handles one claim key.
@@ -389,11 +389,7 @@ func (p *Provisioner) convertIntent(ctx context.Context, pvc *v1.PersistentVolum
 }
 
 func (p *Provisioner) patchFinalizers(ctx context.Context, pvc *v1.PersistentVolumeClaim, fins []string) error {
-	var list any = fins
-	if len(fins) == 0 {
-		list = nil
-	}
-	data, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": pvc.ResourceVersion, "finalizers": list}})
+	data := kube.FinalizersPatch(pvc.ResourceVersion, fins)
 	_, err := p.kube.CoreV1().PersistentVolumeClaims(pvc.Namespace).Patch(ctx, pvc.Name, types.MergePatchType, data, metav1.PatchOptions{})
 	switch {
 	case apierrors.IsNotFound(err):

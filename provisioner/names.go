@@ -1,39 +1,46 @@
 package provisioner
 
-// Keys and values the provisioner reads and writes on API objects.
+import (
+	"github.com/csi-kit/sidecars/internal/names"
+	"github.com/csi-kit/sidecars/internal/params"
+)
+
+// Keys and values the provisioner reads and writes on API objects. Those
+// other packages read or write too are defined in internal/names (and the
+// parameter keys in internal/params); the exported ones here are aliases.
 const (
-	annStorageProvisioner     = "volume.kubernetes.io/storage-provisioner"
-	annBetaStorageProvisioner = "volume.beta.kubernetes.io/storage-provisioner"
+	annStorageProvisioner     = names.AnnStorageProvisioner
+	annBetaStorageProvisioner = names.AnnBetaStorageProvisioner
 	annBetaStorageClass       = "volume.beta.kubernetes.io/storage-class"
-	annSelectedNode           = "volume.kubernetes.io/selected-node"
+	annSelectedNode           = names.AnnSelectedNode
 	annMigratedTo             = "pv.kubernetes.io/migrated-to"
 	annProvisionedBy          = "pv.kubernetes.io/provisioned-by"
 
 	annDeletionSecretName      = "volume.kubernetes.io/provisioner-deletion-secret-name"
 	annDeletionSecretNamespace = "volume.kubernetes.io/provisioner-deletion-secret-namespace"
-	annModifySecretName        = "volume.kubernetes.io/controller-modify-secret-name"
-	annModifySecretNamespace   = "volume.kubernetes.io/controller-modify-secret-namespace"
+	annModifySecretName        = names.AnnModifySecretName
+	annModifySecretNamespace   = names.AnnModifySecretNamespace
 
 	// AnnProvisioningVolumeName and FinalizerIntent are the intent record
 	// of earlier versions, kept on the claim. Claims that carry them are
 	// converted: a record naming the claim's own volume becomes a
 	// provisioning record (see LabelRecord), any other is reported as
 	// forged and ignored, and the finalizer is removed.
-	AnnProvisioningVolumeName = "volume.kubernetes.io/provisioning-volume-name"
-	FinalizerIntent           = "csi-kit.io/provisioning-intent"
+	AnnProvisioningVolumeName = names.AnnProvisioningVolumeName
+	FinalizerIntent           = names.FinalizerIntent
 	// FinalizerPV is upstream's PV deletion finalizer.
-	FinalizerPV = "external-provisioner.volume.kubernetes.io/finalizer"
+	FinalizerPV = names.FinalizerProvisionerPV
 	// FinalizerCloneSource protects a PVC being cloned.
-	FinalizerCloneSource = "provisioner.storage.kubernetes.io/cloning-protection"
+	FinalizerCloneSource = names.FinalizerCloneSource
 	// FinalizerSnapshotSource protects a VolumeSnapshot being restored.
-	FinalizerSnapshotSource = "provisioner.storage.kubernetes.io/volumesnapshot-as-source-protection"
+	FinalizerSnapshotSource = names.FinalizerRestoreSource
 
 	annAllowVolumeModeChange = "snapshot.storage.k8s.io/allow-volume-mode-change"
 	provisionerIDKey         = "storage.kubernetes.io/csiProvisionerIdentity"
 
-	keyPVCName      = "csi.storage.k8s.io/pvc/name"
-	keyPVCNamespace = "csi.storage.k8s.io/pvc/namespace"
-	keyPVName       = "csi.storage.k8s.io/pv/name"
+	keyPVCName      = params.PVCNameKey
+	keyPVCNamespace = params.PVCNamespaceKey
+	keyPVName       = params.PVNameKey
 
 	snapshotAPIGroup = "snapshot.storage.k8s.io"
 )
@@ -41,9 +48,9 @@ const (
 // Event reasons, as upstream names them.
 const (
 	ReasonProvisioning          = "Provisioning"
-	ReasonProvisioningFailed    = "ProvisioningFailed"
+	ReasonProvisioningFailed    = names.ReasonProvisioningFailed
 	ReasonProvisioningSucceeded = "ProvisioningSucceeded"
-	ReasonVolumeFailedDelete    = "VolumeFailedDelete"
+	ReasonVolumeFailedDelete    = names.ReasonVolumeFailedDelete
 	// ReasonForgedRecord: a claim carries a provisioning record the
 	// provisioner did not write.
 	ReasonForgedRecord = "ProvisioningRecordIgnored"

@@ -2,7 +2,6 @@ package provisioner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
+	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/internal/params"
 )
 
@@ -47,11 +47,7 @@ func (p *Provisioner) syncVolume(ctx context.Context, name string) error {
 }
 
 func (p *Provisioner) patchPVFinalizers(ctx context.Context, pv *v1.PersistentVolume, fins []string) error {
-	var list any = fins
-	if len(fins) == 0 {
-		list = nil
-	}
-	data, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": pv.ResourceVersion, "finalizers": list}})
+	data := kube.FinalizersPatch(pv.ResourceVersion, fins)
 	_, err := p.kube.CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType, data, metav1.PatchOptions{})
 	return err // NotFound and conflicts included: releasePV checks them
 }

@@ -7,6 +7,9 @@ import (
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/csi-kit/sidecars/internal/names"
+	internalparams "github.com/csi-kit/sidecars/internal/params"
 )
 
 // ModifyAction is what the controller does about a PVC's
@@ -62,10 +65,11 @@ type ModifyDecision struct {
 	Resume bool
 }
 
-// Condition and status messages of modification, as upstream words them.
+// The secret of ControllerModifyVolume, referenced on the PV (defined in
+// internal/names).
 const (
-	ModifyVolumeAnnSecretName      = "volume.kubernetes.io/controller-modify-secret-name"
-	ModifyVolumeAnnSecretNamespace = "volume.kubernetes.io/controller-modify-secret-namespace"
+	ModifyVolumeAnnSecretName      = names.AnnModifySecretName
+	ModifyVolumeAnnSecretNamespace = names.AnnModifySecretNamespace
 )
 
 // DecideModify chooses what to do about the class of one PVC.
@@ -114,9 +118,9 @@ func modifyParameters(vac *storagev1.VolumeAttributesClass, pvc *v1.PersistentVo
 		if params == nil {
 			params = map[string]string{}
 		}
-		params["csi.storage.k8s.io/pvc/name"] = pvc.Name
-		params["csi.storage.k8s.io/pvc/namespace"] = pvc.Namespace
-		params["csi.storage.k8s.io/pv/name"] = pv.Name
+		params[internalparams.PVCNameKey] = pvc.Name
+		params[internalparams.PVCNamespaceKey] = pvc.Namespace
+		params[internalparams.PVNameKey] = pv.Name
 	}
 	return params
 }

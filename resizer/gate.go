@@ -7,12 +7,14 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/klog/v2"
+
+	"github.com/csi-kit/sidecars/internal/names"
 )
 
 // InUseMessage is the text of the event and condition of a PVC whose
 // expansion waits for its pods to go.
 func InUseMessage(namespace, name, driver string) string {
-	return fmt.Sprintf("Unable to expand %s/%s because CSI driver %s only supports offline expansion and volume is currently in-use", namespace, name, driver)
+	return fmt.Sprintf("Unable to expand %s/%s because CSI driver %s "+names.OfflineExpansionText+" and volume is currently in-use", namespace, name, driver)
 }
 
 // inUseGate holds back the expansion of a PVC in use when the driver

@@ -4,13 +4,15 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/csi-kit/sidecars/internal/names"
 )
 
 // Annotations read or written by the resizer.
 const (
 	// AnnStorageResizer is set on PVCs by kube-controller-manager's expander
 	// to the name of the driver expected to resize them.
-	AnnStorageResizer = "volume.kubernetes.io/storage-resizer"
+	AnnStorageResizer = names.AnnStorageResizer
 	// AnnNodeExpansionNotRequired on a PVC tells kubelet to skip
 	// NodeExpandVolume because the controller step finished the resize.
 	AnnNodeExpansionNotRequired = "volume.kubernetes.io/node-expansion-not-required"

@@ -13,14 +13,15 @@ import (
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/params"
+	"github.com/csi-kit/sidecars/internal/names"
 )
 
 // Event reasons, as upstream names them.
 const (
 	eventResizing                 = "Resizing"
-	EventResizeFailed             = "VolumeResizeFailed"
+	EventResizeFailed             = names.ReasonVolumeResizeFailed
 	eventResizeSuccessful         = "VolumeResizeSuccessful"
-	EventFileSystemResizeRequired = "FileSystemResizeRequired"
+	EventFileSystemResizeRequired = names.ReasonFileSystemResizeRequired
 )
 
 func (r *Resizer) now() metav1.Time { return metav1.NewTime(r.opts.Clock.Now()) }

@@ -1,21 +1,25 @@
 package snapshotter
 
+import "github.com/csi-kit/sidecars/internal/names"
+
 // Finalizers, annotations and labels, spelled exactly as upstream so that
 // objects written by either implementation are understood by the other.
+// Those other packages read too are defined in internal/names; these are
+// aliases.
 const (
 	// FinalizerSnapshotAsSource is on every live VolumeSnapshot.
-	FinalizerSnapshotAsSource = "snapshot.storage.kubernetes.io/volumesnapshot-as-source-protection"
+	FinalizerSnapshotAsSource = names.FinalizerSnapshotAsSource
 	// FinalizerSnapshotBound is on a VolumeSnapshot bound to a content
 	// with deletionPolicy Delete, until that content object is gone.
-	FinalizerSnapshotBound = "snapshot.storage.kubernetes.io/volumesnapshot-bound-protection"
+	FinalizerSnapshotBound = names.FinalizerSnapshotBound
 	// FinalizerContentBound is on a content bound to a snapshot; the
 	// sidecar removes it once the backend snapshot is dealt with.
-	FinalizerContentBound = "snapshot.storage.kubernetes.io/volumesnapshotcontent-bound-protection"
+	FinalizerContentBound = names.FinalizerContentBound
 	// FinalizerPVCAsSource is on a PVC while a snapshot of it is being cut.
-	FinalizerPVCAsSource = "snapshot.storage.kubernetes.io/pvc-as-source-protection"
+	FinalizerPVCAsSource = names.FinalizerPVCAsSource
 
 	// AnnDefaultClass marks the default VolumeSnapshotClass (value "true").
-	AnnDefaultClass = "snapshot.storage.kubernetes.io/is-default-class"
+	AnnDefaultClass = names.AnnDefaultSnapshotClass
 	// AnnDeletionSecretName and AnnDeletionSecretNamespace reference the
 	// snapshotter secret on a content; the sidecar uses it for create and
 	// delete.
@@ -75,13 +79,13 @@ const (
 	ReasonSnapshotPVCSourceMissing      = "SnapshotPVCSourceMissing"
 	ReasonSnapshotContentCreationFailed = "SnapshotContentCreationFailed"
 	ReasonCreateSnapshotContentFailed   = "CreateSnapshotContentFailed"
-	ReasonSnapshotDeletePending         = "SnapshotDeletePending"
+	ReasonSnapshotDeletePending         = names.ReasonSnapshotDeletePending
 	ReasonSnapshotContentObjectDelete   = "SnapshotContentObjectDeleteError"
 	ReasonContentValidationError        = "ContentValidationError"
 
-	ReasonSnapshotCreationFailed        = "SnapshotCreationFailed"
-	ReasonSnapshotContentCheckandUpdate = "SnapshotContentCheckandUpdateFailed"
-	ReasonSnapshotDeleteError           = "SnapshotDeleteError"
+	ReasonSnapshotCreationFailed        = names.ReasonSnapshotCreationFailed
+	ReasonSnapshotContentCheckandUpdate = names.ReasonSnapshotContentCheckandUpdateFailed
+	ReasonSnapshotDeleteError           = names.ReasonSnapshotDeleteError
 )
 
 // Component names used as event sources.

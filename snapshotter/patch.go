@@ -5,17 +5,17 @@ import (
 	"slices"
 
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+
+	"github.com/csi-kit/sidecars/internal/kube"
 )
 
 // Patches are JSON merge patches. A patch that carries the object's
 // resourceVersion fails with a conflict if the object changed meanwhile;
 // status patches carry none, since only one worker writes a given status.
 
+// finalizersPatch is kube.FinalizersPatch, the one finalizer patch.
 func finalizersPatch(rv string, finalizers []string) []byte {
-	if finalizers == nil {
-		finalizers = []string{}
-	}
-	return mustJSON(map[string]any{"metadata": map[string]any{"resourceVersion": rv, "finalizers": finalizers}})
+	return kube.FinalizersPatch(rv, finalizers)
 }
 
 func withFinalizers(list []string, add ...string) []string {

@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/csi-kit/sidecars/internal/cmdutil"
 	"github.com/csi-kit/sidecars/internal/compflags"
@@ -24,7 +22,7 @@ func main() {
 	var (
 		rf    = compflags.Resizer{WarnCSITimeout: true}
 		opts  = &rf.Options
-		gates = featureGates{}
+		gates = compflags.ResizerGates()
 	)
 	compflags.RegisterResizer(fs, &rf, &c.Timeout)
 	fs.DurationVar(&opts.RetryIntervalStart, "retry-interval-start", resizer.DefaultRetryIntervalStart, "Initial retry interval of a failed resize or modify; doubles on each failure.")
@@ -34,13 +32,9 @@ func main() {
 	cmdutil.Parse(fs, os.Args[1:])
 
 	opts.Timeout = c.Timeout
-	if v, ok := gates["AnnotateFsResize"]; ok && !v {
-		opts.DisablePreResizeAnnotation = true
-	}
-	if v, ok := gates["VolumeAttributesClass"]; ok && !v {
-		opts.DisableModify = true
-	}
-	if v, ok := gates["RecoverVolumeExpansionFailure"]; ok && !v {
+	opts.DisablePreResizeAnnotation = !gates.On(compflags.GateAnnotateFsResize)
+	opts.DisableModify = !gates.On(compflags.GateVolumeAttributesClass)
+	if !gates.On(compflags.GateRecoverVolumeExpansionFailure) {
 		fmt.Fprintln(os.Stderr, "Warning: RecoverVolumeExpansionFailure is GA and always on; --feature-gates=RecoverVolumeExpansionFailure=false is ignored")
 	}
 
@@ -68,43 +62,4 @@ func main() {
 			return r.Run(ctx)
 		},
 	}))
-}
-
-// featureGates parses --feature-gates=A=true,B=false. Unknown gates are an
-// error, as upstream's are.
-type featureGates map[string]bool
-
-var knownGates = map[string]bool{
-	"AnnotateFsResize": true, "RecoverVolumeExpansionFailure": true,
-	"VolumeAttributesClass": true, "ReleaseLeaderElectionOnExit": true,
-}
-
-func (g featureGates) String() string {
-	var parts []string
-	for k, v := range g {
-		parts = append(parts, k+"="+strconv.FormatBool(v))
-	}
-	return strings.Join(parts, ",")
-}
-
-func (g featureGates) Set(s string) error {
-	for _, kv := range strings.Split(s, ",") {
-		kv = strings.TrimSpace(kv)
-		if kv == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("%q: want Gate=true|false", kv)
-		}
-		if !knownGates[k] {
-			return fmt.Errorf("unknown feature gate %q", k)
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%q: %w", kv, err)
-		}
-		g[k] = b
-	}
-	return nil
 }

@@ -45,11 +45,7 @@ type flags struct {
 }
 
 func registerFlags(fs *flag.FlagSet) *flags {
-	f := &flags{gates: &compflags.Gates{Known: map[string]bool{
-		"Topology": true, "VolumeAttributesClass": true, "CrossNamespaceVolumeDataSource": false,
-		"ReleaseLeaderElectionOnExit": true, "AnnotateFsResize": true, "RecoverVolumeExpansionFailure": true,
-		"CSIVolumeGroupSnapshot": false,
-	}, ListKnown: true}}
+	f := &flags{gates: compflags.AllGates()}
 	cmdutil.Register(fs, &f.common, cmdutil.Defaults{Timeout: provisioner.DefaultTimeout})
 
 	fs.BoolVar(&f.enableProvisioner, "enable-provisioner", true, "Run the provisioner when the driver has CREATE_DELETE_VOLUME.")
@@ -90,8 +86,8 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	fs.IntVar(&f.snapWorkers, "snapshot-worker-threads", 10, "Contents (sidecar) and snapshots (controller) handled in parallel.")
 	fs.StringVar(&f.side.SnapshotNamePrefix, "snapshot-name-prefix", "snapshot", "Prefix of backend snapshot names.")
 	fs.IntVar(&f.side.SnapshotNameUUIDLength, "snapshot-name-uuid-length", -1, "Length of the UID part of snapshot names; -1 keeps the whole UID.")
-	cmdutil.DeprecatedString(fs, "groupsnapshot-name-prefix", "group snapshots are not supported yet.")
-	cmdutil.DeprecatedString(fs, "groupsnapshot-name-uuid-length", "group snapshots are not supported yet.")
+	fs.StringVar(&f.side.GroupSnapshotNamePrefix, "groupsnapshot-name-prefix", "groupsnapshot", "Prefix of backend group snapshot names (with --feature-gates=CSIVolumeGroupSnapshot=true).")
+	fs.IntVar(&f.side.GroupSnapshotNameUUIDLength, "groupsnapshot-name-uuid-length", -1, "Length of the UID part of group snapshot names; -1 keeps the whole UID.")
 	fs.DurationVar(&f.ctl.CRDWait, "retry-crd-interval-max", 30*time.Second, "How long the snapshot controller waits for the VolumeSnapshot CRDs.")
 	fs.BoolVar(&f.ctl.DistributedSnapshotting, "enable-distributed-snapshotting", false, "With --enable-snapshot-controller: label each new content with the node its volume is pinned to, for csi-snapshotters run per node with --node-deployment; watches Nodes.")
 	return f
@@ -123,12 +119,16 @@ func (f *flags) check() error {
 	s := &f.side
 	s.Workers, s.ExtraCreateMetadata = f.snapWorkers, f.extraCreateMetadata
 	s.RetryIntervalStart, s.RetryIntervalMax = f.retryStart, f.retryMax
-	s.DisableVolumeGroupSnapshots = !f.gates.On("CSIVolumeGroupSnapshot") // off by default here, as before; on needs the group rules of rbac-csi-snapshotter.yaml
+	// Volume group snapshots are off in the all-in-one unless
+	// --feature-gates=CSIVolumeGroupSnapshot=true: its shipped RBAC has no
+	// group rules, and the single binary never ran them before.
+	groupsOn, _ := f.gates.Explicit(compflags.GateCSIVolumeGroupSnapshot)
+	s.DisableVolumeGroupSnapshots = !groupsOn
 	c := &f.ctl
 	c.Workers, c.RetryIntervalStart, c.RetryIntervalMax = f.snapWorkers, f.retryStart, f.retryMax
 	c.PreventVolumeModeConversion = &f.preventModeChange
 	c.DisableNormalEvents = p.DisableNormalEvents
-	c.DisableVolumeGroupSnapshots = !f.gates.On("CSIVolumeGroupSnapshot") // off here by default
+	c.DisableVolumeGroupSnapshots = !groupsOn
 	if s.SnapshotNamePrefix == "" {
 		errs = append(errs, "--snapshot-name-prefix must not be empty")
 	}

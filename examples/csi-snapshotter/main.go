@@ -13,6 +13,7 @@ import (
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 
 	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/internal/compflags"
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/leaderelection"
 	"github.com/csi-kit/sidecars/snapshotter"
@@ -22,8 +23,8 @@ func main() {
 	fs := flag.NewFlagSet("csi-snapshotter", flag.ExitOnError)
 	var common cmdutil.Common
 	cmdutil.Register(fs, &common, cmdutil.Defaults{Timeout: time.Minute})
-	var f snapshotter.SidecarFlags
-	snapshotter.RegisterSidecarFlags(fs, &f)
+	var f compflags.SnapshotSidecar
+	compflags.RegisterSnapshotSidecar(fs, &f)
 	cmdutil.Parse(fs, os.Args[1:])
 	if err := f.Check(common.LeaderElection.Enabled); err != nil {
 		fmt.Fprintf(os.Stderr, "csi-snapshotter: %v\n", err)

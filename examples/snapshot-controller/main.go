@@ -13,6 +13,7 @@ import (
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 
 	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/internal/compflags"
 	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/leaderelection"
 	"github.com/csi-kit/sidecars/snapshotter"
@@ -22,8 +23,8 @@ func main() {
 	fs := flag.NewFlagSet("snapshot-controller", flag.ExitOnError)
 	var common cmdutil.Common
 	cmdutil.Register(fs, &common, cmdutil.Defaults{NoCSI: true})
-	var f snapshotter.ControllerFlags
-	snapshotter.RegisterControllerFlags(fs, &f)
+	var f compflags.SnapshotController
+	compflags.RegisterSnapshotController(fs, &f)
 	cmdutil.Parse(fs, os.Args[1:])
 	if err := f.Check(); err != nil {
 		fmt.Fprintf(os.Stderr, "snapshot-controller: %v\n", err)

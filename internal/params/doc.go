@@ -16,6 +16,7 @@
 // subdomain. Nothing here talks to the API server except FetchSecret.
 //
 // Not handled here: where a sidecar stores references afterwards (PV fields,
-// annotations) and the extra-create-metadata keys, which callers add after
-// Strip.
+// annotations) and the adding of the extra-create-metadata keys (their
+// names are PVCNameKey, PVCNamespaceKey and PVNameKey), which callers do
+// after Strip.
 package params

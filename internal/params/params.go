@@ -19,6 +19,14 @@ const (
 	DefaultSecretNamespaceKey = Prefix + "secret-namespace"
 )
 
+// Identity keys a sidecar adds to the parameters it sends to the driver
+// (--extra-create-metadata, --extra-modify-metadata), after Strip.
+const (
+	PVCNameKey      = Prefix + "pvc/name"
+	PVCNamespaceKey = Prefix + "pvc/namespace"
+	PVNameKey       = Prefix + "pv/name"
+)
+
 // Keys is a set of reserved parameter keys.
 type Keys map[string]struct{}
 
