@@ -12,8 +12,8 @@ import (
 
 	"github.com/csi-kit/sidecars/csiconn"
 	"github.com/csi-kit/sidecars/internal/ctrl"
-	"github.com/csi-kit/sidecars/internal/params"
 	"github.com/csi-kit/sidecars/internal/names"
+	"github.com/csi-kit/sidecars/internal/params"
 )
 
 // Event reasons, as upstream names them.

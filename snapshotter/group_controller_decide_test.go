@@ -1,7 +1,6 @@
 package snapshotter
 
 import (
-	"flag"
 	"regexp"
 	"slices"
 	"strings"
@@ -374,31 +373,6 @@ func TestGroupMemberDeletion(t *testing.T) {
 	vs.Status = &crdv1.VolumeSnapshotStatus{VolumeGroupSnapshotName: ptr("renamed")}
 	if name, uid := memberGroupName(vs); name != "renamed" || uid != types.UID("") {
 		t.Errorf("memberGroupName = %q, %q", name, uid)
-	}
-}
-
-func TestGroupFeatureGateFlag(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want bool // DisableVolumeGroupSnapshots
-	}{
-		{nil, false},
-		{[]string{"--feature-gates=CSIVolumeGroupSnapshot=false"}, true},
-		{[]string{"--feature-gates=CSIVolumeGroupSnapshot=true"}, false},
-		{[]string{"--feature-gates=ReleaseLeaderElectionOnExit=true"}, false},
-	} {
-		fs := flag.NewFlagSet("snapshot-controller", flag.ContinueOnError)
-		var f ControllerFlags
-		RegisterControllerFlags(fs, &f)
-		if err := fs.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Check(); err != nil {
-			t.Fatal(err)
-		}
-		if f.Options.DisableVolumeGroupSnapshots != tc.want {
-			t.Errorf("%v: DisableVolumeGroupSnapshots = %v, want %v", tc.args, f.Options.DisableVolumeGroupSnapshots, tc.want)
-		}
 	}
 }
 

@@ -5,20 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
-	"time"
 
 	groupv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumegroupsnapshot/v1"
 	grouplisters "github.com/kubernetes-csi/external-snapshotter/client/v8/listers/volumegroupsnapshot/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/internal/ctrl"
-	"github.com/csi-kit/sidecars/internal/kube"
 )
 
 // groupSidecar is the sidecar's group content controller: for the
@@ -37,8 +33,7 @@ type groupSidecar struct {
 	fresh *ctrl.Fresh[*groupv1.VolumeGroupSnapshotContent]
 	queue *ctrl.Queue
 
-	pollMu sync.Mutex
-	polls  map[string]int // readiness polls so far, per group content
+	polls *ctrl.Polls // readiness polls of dynamic group contents
 }
 
 // groupQueueName names the group content queue in logs and metrics.
@@ -62,56 +57,24 @@ func (s *Sidecar) watchGroups(rt *ctrl.Runtime) error {
 		s: s, drv: drv, rec: rt.Recorder(),
 		contents: contentInf.Lister(), classes: classInf.Lister(),
 		fresh: ctrl.NewFresh[*groupv1.VolumeGroupSnapshotContent](),
-		polls: map[string]int{},
+		polls: &ctrl.Polls{Start: s.opts.ReadyPollStart, Max: s.opts.ReadyPollMax},
 	}
 	g.queue = rt.Queue(ctrl.QueueOptions{
 		Name: groupQueueName, LogKey: "groupSnapshotContent", Workers: s.opts.Workers,
 		RetryStart: s.opts.RetryIntervalStart, RetryMax: s.opts.RetryIntervalMax,
 	}, ctrl.ReconcileFunc(g.reconcile))
-	rt.Watch(contentInf.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc: g.enqueue,
-		UpdateFunc: func(old, obj any) {
-			o, ok1 := old.(*groupv1.VolumeGroupSnapshotContent)
-			n, ok2 := obj.(*groupv1.VolumeGroupSnapshotContent)
-			if ok1 && ok2 && shouldEnqueueGroupContentChange(o, n) {
-				g.enqueue(n)
-			}
-		},
-		DeleteFunc: func(obj any) {
-			if c, ok := kube.Unwrap(obj).(*groupv1.VolumeGroupSnapshotContent); ok {
-				g.fresh.Forget(c.Name)
-				g.resetPolls(c.Name)
-			}
-		},
-	}, s.opts.ResyncPeriod)
+	rt.Watch(contentInf.Informer(), ctrl.Typed(g.enqueue, shouldEnqueueGroupContentChange, func(c *groupv1.VolumeGroupSnapshotContent) {
+		g.fresh.Forget(c.Name)
+		g.polls.Reset(c.Name)
+	}), s.opts.ResyncPeriod)
 	_ = classInf.Informer() // read through the lister; started and synced with the cache
 	return nil
 }
 
-func (g *groupSidecar) enqueue(obj any) {
-	if c, ok := obj.(*groupv1.VolumeGroupSnapshotContent); ok && handlesGroup(c, g.s.opts.DriverName) {
+func (g *groupSidecar) enqueue(c *groupv1.VolumeGroupSnapshotContent) {
+	if handlesGroup(c, g.s.opts.DriverName) {
 		g.queue.Add(c.Name)
 	}
-}
-
-// nextPoll returns the delay before the next readiness poll of name:
-// ReadyPollStart doubling up to ReadyPollMax.
-func (g *groupSidecar) nextPoll(name string) time.Duration {
-	g.pollMu.Lock()
-	defer g.pollMu.Unlock()
-	n := g.polls[name]
-	g.polls[name] = n + 1
-	d := g.s.opts.ReadyPollStart
-	for i := 0; i < n && d < g.s.opts.ReadyPollMax; i++ {
-		d *= 2
-	}
-	return min(d, g.s.opts.ReadyPollMax)
-}
-
-func (g *groupSidecar) resetPolls(name string) {
-	g.pollMu.Lock()
-	defer g.pollMu.Unlock()
-	delete(g.polls, name)
 }
 
 // groupsEnabled reports whether this sidecar handles volume group

@@ -21,16 +21,11 @@ import (
 
 // reconcile is the group content queue's ReconcileFunc.
 func (g *groupSidecar) reconcile(ctx context.Context, name string) (ctrl.Result, error) {
-	c, err := g.contents.Get(name)
-	if apierrors.IsNotFound(err) {
-		g.fresh.Forget(name)
-		g.resetPolls(name)
-		return ctrl.Result{}, nil
-	}
-	if err != nil {
+	c, found, err := g.fresh.Current(name, g.contents.Get, apierrors.IsNotFound)
+	if !found {
+		g.polls.Reset(name)
 		return ctrl.Result{}, err
 	}
-	c = g.fresh.Latest(name, c)
 	if !handlesGroup(c, g.s.opts.DriverName) {
 		return ctrl.Result{}, nil
 	}
@@ -67,9 +62,9 @@ func (g *groupSidecar) sync(ctx context.Context, c *groupv1.VolumeGroupSnapshotC
 				continue
 			}
 			if !info.Ready {
-				return ctrl.Result{RequeueAfter: g.nextPoll(c.Name)}, nil
+				return ctrl.Result{RequeueAfter: g.polls.Next(c.Name)}, nil
 			}
-			g.resetPolls(c.Name)
+			g.polls.Reset(c.Name)
 			return ctrl.Result{}, nil
 		case groupDelete:
 			next, err := g.deleteBackend(ctx, c)
@@ -307,7 +302,7 @@ func (g *groupSidecar) release(ctx context.Context, c *groupv1.VolumeGroupSnapsh
 	if err != nil {
 		return fmt.Errorf("removing finalizer of group content %s: %w", c.Name, err)
 	}
-	g.resetPolls(c.Name)
+	g.polls.Reset(c.Name)
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package snapshotter
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 	"strings"
@@ -84,7 +86,7 @@ func fakeGroupSidecar(t *testing.T, opts SidecarOptions, drv GroupDriver, c *gro
 		contents: grouplisters.NewVolumeGroupSnapshotContentLister(contents),
 		classes:  grouplisters.NewVolumeGroupSnapshotClassLister(classes),
 		fresh:    ctrl.NewFresh[*groupv1.VolumeGroupSnapshotContent](),
-		polls:    map[string]int{},
+		polls:    &ctrl.Polls{Start: time.Second, Max: time.Second},
 	}
 	sc.ClearActions()
 	return g, sc, rec

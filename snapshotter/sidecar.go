@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,12 +12,10 @@ import (
 	snapinformersv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/informers/externalversions/volumesnapshot/v1"
 	snaplisters "github.com/kubernetes-csi/external-snapshotter/client/v8/listers/volumesnapshot/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/internal/ctrl"
-	"github.com/csi-kit/sidecars/internal/kube"
 )
 
 // Sidecar is the CSI snapshotter of one driver: for the contents of its
@@ -42,8 +39,7 @@ type Sidecar struct {
 	// fresh holds the contents this sidecar wrote, by ctrl.Fresh's rule.
 	fresh *ctrl.Fresh[*crdv1.VolumeSnapshotContent]
 
-	pollMu sync.Mutex
-	polls  map[string]int // readiness polls so far, per content
+	polls *ctrl.Polls // readiness polls of dynamic contents
 }
 
 // NewSidecar checks opts, the kube client and drv, reporting every
@@ -61,7 +57,7 @@ func NewSidecar(opts SidecarOptions, kube kubernetes.Interface, drv Driver) (*Si
 	s := &Sidecar{
 		opts: opts, kube: kube, snap: opts.SnapshotClient, drv: drv,
 		fresh: ctrl.NewFresh[*crdv1.VolumeSnapshotContent](),
-		polls: map[string]int{},
+		polls: &ctrl.Polls{Start: opts.ReadyPollStart, Max: opts.ReadyPollMax},
 	}
 	return s, nil
 }
@@ -95,22 +91,10 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	}
 	s.vscLister = vscInf.Lister()
 	s.classLister = rt.Cache().Snapshot.Snapshot().V1().VolumeSnapshotClasses().Lister()
-	rt.Watch(vscInf.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc: s.enqueue,
-		UpdateFunc: func(old, obj any) {
-			o, ok1 := old.(*crdv1.VolumeSnapshotContent)
-			n, ok2 := obj.(*crdv1.VolumeSnapshotContent)
-			if ok1 && ok2 && shouldEnqueueContentChange(o, n) {
-				s.enqueue(n)
-			}
-		},
-		DeleteFunc: func(obj any) {
-			if vsc, ok := kube.Unwrap(obj).(*crdv1.VolumeSnapshotContent); ok {
-				s.fresh.Forget(vsc.Name)
-				s.resetPolls(vsc.Name)
-			}
-		},
-	}, s.opts.ResyncPeriod)
+	rt.Watch(vscInf.Informer(), ctrl.Typed(s.enqueue, shouldEnqueueContentChange, func(vsc *crdv1.VolumeSnapshotContent) {
+		s.fresh.Forget(vsc.Name)
+		s.polls.Reset(vsc.Name)
+	}), s.opts.ResyncPeriod)
 	if s.groupsEnabled(ctx) {
 		if err := s.watchGroups(rt); err != nil {
 			return err
@@ -149,29 +133,10 @@ func (s *Sidecar) handles(vsc *crdv1.VolumeSnapshotContent) bool {
 	return vsc.Spec.Source.VolumeHandle != nil || vsc.Spec.Source.SnapshotHandle != nil
 }
 
-func (s *Sidecar) enqueue(obj any) {
-	if vsc, ok := obj.(*crdv1.VolumeSnapshotContent); ok && s.handles(vsc) {
+func (s *Sidecar) enqueue(vsc *crdv1.VolumeSnapshotContent) {
+	if s.handles(vsc) {
 		s.queue.Add(vsc.Name)
 	}
-}
-
-// nextPoll returns the delay before the next readiness poll of name.
-func (s *Sidecar) nextPoll(name string) time.Duration {
-	s.pollMu.Lock()
-	defer s.pollMu.Unlock()
-	n := s.polls[name]
-	s.polls[name] = n + 1
-	d := s.opts.ReadyPollStart
-	for i := 0; i < n && d < s.opts.ReadyPollMax; i++ {
-		d *= 2
-	}
-	return min(d, s.opts.ReadyPollMax)
-}
-
-func (s *Sidecar) resetPolls(name string) {
-	s.pollMu.Lock()
-	defer s.pollMu.Unlock()
-	delete(s.polls, name)
 }
 
 // call bounds one driver call by Timeout, when set.

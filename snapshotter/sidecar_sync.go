@@ -20,16 +20,11 @@ import (
 )
 
 func (s *Sidecar) syncKey(ctx context.Context, name string) (ctrl.Result, error) {
-	vsc, err := s.vscLister.Get(name)
-	if apierrors.IsNotFound(err) {
-		s.fresh.Forget(name)
-		s.resetPolls(name)
-		return ctrl.Result{}, nil
-	}
-	if err != nil {
+	vsc, found, err := s.fresh.Current(name, s.vscLister.Get, apierrors.IsNotFound)
+	if !found {
+		s.polls.Reset(name)
 		return ctrl.Result{}, err
 	}
-	vsc = s.fresh.Latest(name, vsc)
 	if !s.handles(vsc) {
 		return ctrl.Result{}, nil
 	}
@@ -68,9 +63,9 @@ func (s *Sidecar) syncContent(ctx context.Context, vsc *crdv1.VolumeSnapshotCont
 				continue
 			}
 			if !info.Ready {
-				return ctrl.Result{RequeueAfter: s.nextPoll(vsc.Name)}, nil
+				return ctrl.Result{RequeueAfter: s.polls.Next(vsc.Name)}, nil
 			}
-			s.resetPolls(vsc.Name)
+			s.polls.Reset(vsc.Name)
 			return ctrl.Result{}, nil
 		case actDelete:
 			if err := s.deleteBackend(ctx, vsc); err != nil {
@@ -317,6 +312,6 @@ func (s *Sidecar) release(ctx context.Context, vsc *crdv1.VolumeSnapshotContent)
 	if err != nil {
 		return fmt.Errorf("removing finalizer of content %s: %w", vsc.Name, err)
 	}
-	s.resetPolls(vsc.Name)
+	s.polls.Reset(vsc.Name)
 	return nil
 }
