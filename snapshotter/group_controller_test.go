@@ -195,7 +195,7 @@ func readyGroup(t *testing.T, e *env, policy crdv1.DeletionPolicy) (*groupv1.Vol
 	}
 	e.labelledVolume("web", map[string]string{"app": "web"})
 	e.startController(ControllerOptions{})
-	e.startSidecar(SidecarOptions{})
+	e.startSidecar(SidecarOptions{DisableVolumeGroupSnapshots: true}) // the stand-in above plays the group sidecar
 	vgs := e.groupSnapshot("group", selectLabels(map[string]string{"app": "db"}), class)
 
 	vgsc := e.waitGroupContent(vgs)
@@ -499,7 +499,7 @@ func TestGroupDisabled(t *testing.T) {
 	e.class("gold", crdv1.VolumeSnapshotContentDelete, false, nil)
 	e.labelledVolume("a", map[string]string{"app": "x"})
 	e.startController(ControllerOptions{DisableVolumeGroupSnapshots: true})
-	e.startSidecar(SidecarOptions{})
+	e.startSidecar(SidecarOptions{DisableVolumeGroupSnapshots: true}) // the stand-in above plays the group sidecar
 	vgs := e.groupSnapshot("group", selectLabels(map[string]string{"app": "x"}), class)
 	e.snapshot("single", "a", "gold")
 	eventually.Require(t, groupWait, "the single snapshot ready", func(context.Context) error {
