@@ -26,19 +26,22 @@ import (
 // BenchmarkProvision provisions N claims (CSIKIT_BENCH_N, default 1000) of
 // an Immediate class and reports provisions/s and API writes per
 // provision, events included, at upstream's default client budget (QPS 5,
-// burst 10), at ours (200/400) and unthrottled.
+// burst 10), at ours (200/400), at ours without Normal events
+// (--normal-events=false) and unthrottled.
 func BenchmarkProvision(b *testing.B) {
 	if cp == nil {
 		b.Skip("needs the control plane (not in -short mode)")
 	}
 	for _, bc := range []struct {
-		name  string
-		qps   float32
-		burst int
-	}{{"qps5", 5, 10}, {"default", kube.DefaultQPS, kube.DefaultBurst}, {"unthrottled", -1, 0}} {
+		name     string
+		qps      float32
+		burst    int
+		noEvents bool
+	}{{"qps5", 5, 10, false}, {"default", kube.DefaultQPS, kube.DefaultBurst, false},
+		{"default-noevents", kube.DefaultQPS, kube.DefaultBurst, true}, {"unthrottled", -1, 0, false}} {
 		b.Run(bc.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				benchProvision(b, bc.qps, bc.burst)
+				benchProvision(b, bc.qps, bc.burst, bc.noEvents)
 			}
 		})
 	}
@@ -97,7 +100,7 @@ func createClaims(b *testing.B, e *env, class string, n int) {
 	}
 }
 
-func benchProvision(b *testing.B, qps float32, burst int) {
+func benchProvision(b *testing.B, qps float32, burst int, noEvents bool) {
 	n, _ := benchutil.N(1000)
 	if qps > 0 && qps < 50 {
 		n = max(1, n/5) // keep the throttled run within minutes
@@ -113,7 +116,7 @@ func benchProvision(b *testing.B, qps float32, burst int) {
 	pcfg := wc.Wrap(kube.WithBudget(cfg, qps, burst))
 	client := kubernetes.NewForConfigOrDie(pcfg)
 	rec, stopRec, _ := kube.RecorderFor(kubernetes.NewForConfigOrDie(wc.Wrap(kube.WithBudget(cfg, 50, 100))), "csi-provisioner")
-	p, err := New(Options{Workers: benchutil.Workers(), Recorder: rec}, client, conn)
+	p, err := New(Options{Workers: benchutil.Workers(), Recorder: rec, DisableNormalEvents: noEvents}, client, conn)
 	if err != nil {
 		b.Fatal(err)
 	}

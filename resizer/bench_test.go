@@ -27,7 +27,8 @@ import (
 // BenchmarkResize raises N bound PVCs at once and measures until every one
 // shows the new status capacity: resizes per second, API writes per resize
 // (events included) and peak RSS. N = $CSIKIT_BENCH_N (default 1000); at
-// QPS 5 at most 100 PVCs are used, or the run would take minutes.
+// QPS 5 at most 100 PVCs are used, or the run would take minutes. The
+// -noevents case is --normal-events=false.
 // $CSIKIT_BENCH_WORKERS overrides Options.Workers (default 10);
 // $CSIKIT_BENCH_PROTOBUF=1 makes the resizer's client use protobuf.
 func BenchmarkResize(b *testing.B) {
@@ -36,24 +37,26 @@ func BenchmarkResize(b *testing.B) {
 	}
 	n, _ := benchutil.N(1000)
 	for _, bc := range []struct {
-		name  string
-		qps   float32
-		burst int
-		n     int
+		name     string
+		qps      float32
+		burst    int
+		n        int
+		noEvents bool
 	}{
-		{"upstream-qps5", 5, 10, min(n, 100)},
-		{"default-qps200", kube.DefaultQPS, kube.DefaultBurst, n},
-		{"unthrottled", -1, 0, n},
+		{"upstream-qps5", 5, 10, min(n, 100), false},
+		{"default-qps200", kube.DefaultQPS, kube.DefaultBurst, n, false},
+		{"default-qps200-noevents", kube.DefaultQPS, kube.DefaultBurst, n, true},
+		{"unthrottled", -1, 0, n, false},
 	} {
 		b.Run(fmt.Sprintf("%s/N=%d", bc.name, bc.n), func(b *testing.B) {
 			for range b.N {
-				benchResize(b, bc.n, bc.qps, bc.burst)
+				benchResize(b, bc.n, bc.qps, bc.burst, bc.noEvents)
 			}
 		})
 	}
 }
 
-func benchResize(b *testing.B, n int, qps float32, burst int) {
+func benchResize(b *testing.B, n int, qps float32, burst int, noEvents bool) {
 	b.StopTimer()
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.Background().V(1)))
 	defer cancel()
@@ -115,7 +118,8 @@ func benchResize(b *testing.B, n int, qps float32, burst int) {
 	// CSIKIT_BENCH_DISABLE_MARK=1 measures the cheaper order without the
 	// PVC write before each call.
 	disableMark := os.Getenv("CSIKIT_BENCH_DISABLE_MARK") != ""
-	r, err := resizer.New(resizer.Options{Recorder: rec, Workers: workers, DisableMarkInProgress: disableMark}, client, d)
+	r, err := resizer.New(resizer.Options{Recorder: rec, Workers: workers, DisableMarkInProgress: disableMark,
+		DisableNormalEvents: noEvents}, client, d)
 	if err != nil {
 		b.Fatal(err)
 	}

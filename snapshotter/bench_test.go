@@ -28,7 +28,8 @@ import (
 // them to readyToUse, with the snapshot controller and the sidecar in this
 // process and the fake driver answering at once. N is 1000 (env
 // CSIKIT_BENCH_N); at QPS 5 it is N/20 (at least 10), since there the
-// figure that counts is writes per snapshot.
+// figure that counts is writes per snapshot. The -noevents case is
+// --normal-events=false.
 func BenchmarkSnapshot(b *testing.B) {
 	needCluster(b)
 	n, ok := benchutil.N(1000)
@@ -36,24 +37,26 @@ func BenchmarkSnapshot(b *testing.B) {
 		b.Fatalf("CSIKIT_BENCH_N=%q: want a positive integer", os.Getenv("CSIKIT_BENCH_N"))
 	}
 	for _, tc := range []struct {
-		name  string
-		qps   float32
-		burst int
-		n     int
+		name     string
+		qps      float32
+		burst    int
+		n        int
+		noEvents bool
 	}{
-		{"qps5", 5, 10, max(n/20, 10)},
-		{"default", kube.DefaultQPS, kube.DefaultBurst, n},
-		{"unthrottled", -1, 0, n},
+		{"qps5", 5, 10, max(n/20, 10), false},
+		{"default", kube.DefaultQPS, kube.DefaultBurst, n, false},
+		{"default-noevents", kube.DefaultQPS, kube.DefaultBurst, n, true},
+		{"unthrottled", -1, 0, n, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				runSnapshotBench(b, tc.qps, tc.burst, tc.n)
+				runSnapshotBench(b, tc.qps, tc.burst, tc.n, tc.noEvents)
 			}
 		})
 	}
 }
 
-func runSnapshotBench(b *testing.B, qps float32, burst, n int) {
+func runSnapshotBench(b *testing.B, qps float32, burst, n int, noEvents bool) {
 	ctx := context.Background()
 	admin := kube.WithBudget(cp.Config(), -1, 0)
 	adminKube := kubernetes.NewForConfigOrDie(admin)
@@ -101,7 +104,8 @@ func runSnapshotBench(b *testing.B, qps float32, burst, n int) {
 	sideSnap := snapclient.NewForConfigOrDie(cfg)
 	ctrlRec, stopCtrlRec, _ := kube.NewRecorder(cfg, ControllerComponent)
 	sideRec, stopSideRec, _ := kube.NewRecorder(cfg, SidecarComponent)
-	ctl, err := NewController(ControllerOptions{SnapshotClient: ctrlSnap, Recorder: ctrlRec, Workers: benchutil.Workers()}, ctrlKube)
+	ctl, err := NewController(ControllerOptions{SnapshotClient: ctrlSnap, Recorder: ctrlRec, Workers: benchutil.Workers(),
+		DisableNormalEvents: noEvents}, ctrlKube)
 	if err != nil {
 		b.Fatal(err)
 	}
