@@ -85,7 +85,10 @@ type Options struct {
 	// DisableImmediateTopology sends no topology for Immediate claims
 	// without allowedTopologies (upstream --immediate-topology=false).
 	DisableImmediateTopology bool
-	// DisableVolumeAttributesClass ignores spec.volumeAttributesClassName.
+	// DisableVolumeAttributesClass ignores spec.volumeAttributesClassName
+	// (feature gate VolumeAttributesClass=false). Run also turns the
+	// support off when the API server does not serve storage.k8s.io/v1
+	// VolumeAttributesClasses.
 	DisableVolumeAttributesClass bool
 
 	// IntentDelay is how long a CreateVolume may run before its

@@ -142,6 +142,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 	}
 	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("driver", p.name))
 	snaps := p.snapshotAPI(ctx)
+	p.checkVolumeAttributesClassAPI(ctx)
 	rt, err := ctrl.New(ctrl.Config{Name: "provisioner", Kube: p.kube, Snapshot: snaps,
 		Cache: p.opts.Cache, Transform: stripForCache, Recorder: p.opts.Recorder, EventSource: eventSource,
 		Driver: p.drv, Clock: p.opts.Clock})
@@ -178,6 +179,25 @@ func (p *Provisioner) snapshotAPI(ctx context.Context) snapclient.Interface {
 		return nil
 	}
 	return p.snaps
+}
+
+// checkVolumeAttributesClassAPI turns the VolumeAttributesClass support
+// off, before any worker reads it, when the API server answers discovery
+// without storage.k8s.io/v1 volumeattributesclasses: claims then provision
+// as if they named no class, as upstream does with its gate auto-disabled.
+// A discovery error leaves it on.
+func (p *Provisioner) checkVolumeAttributesClassAPI(ctx context.Context) {
+	if p.opts.DisableVolumeAttributesClass {
+		return
+	}
+	ok, err := kube.VolumeAttributesClassServed(p.kube.Discovery())
+	if err != nil {
+		klog.FromContext(ctx).V(2).Info("Discovery failed; assuming VolumeAttributesClass is served", "err", err)
+	}
+	if !ok {
+		klog.FromContext(ctx).Info("The apiserver does not serve storage.k8s.io/v1 VolumeAttributesClass; volumeAttributesClassName is ignored")
+		p.opts.DisableVolumeAttributesClass = true
+	}
 }
 
 // watch takes the informers from the runtime's cache and registers the
