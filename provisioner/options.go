@@ -42,6 +42,11 @@ type Options struct {
 	// Workers is the number of claims and of volumes handled in parallel;
 	// default 100.
 	Workers int
+	// CloneProtectionWorkers is the number of deleted clone-source claims
+	// handled in parallel: each loses the clone-protection finalizer once
+	// no Pending claim clones from it (upstream
+	// --cloning-protection-threads); default 1.
+	CloneProtectionWorkers int
 	// RetryIntervalStart and RetryIntervalMax bound the per-item exponential
 	// backoff; defaults 1s and 5m.
 	RetryIntervalStart, RetryIntervalMax time.Duration
@@ -177,6 +182,9 @@ func (o Options) withDefaults() Options {
 	if o.Workers == 0 {
 		o.Workers = DefaultWorkers
 	}
+	if o.CloneProtectionWorkers == 0 {
+		o.CloneProtectionWorkers = DefaultCloneProtectionWorkers
+	}
 	if o.RetryIntervalStart == 0 {
 		o.RetryIntervalStart = DefaultRetryIntervalStart
 	}
@@ -238,6 +246,9 @@ func (o Options) Validate() error {
 	}
 	if o.Workers < 0 {
 		errs = append(errs, fmt.Errorf("Workers %d: must be positive", o.Workers))
+	}
+	if o.CloneProtectionWorkers < 0 {
+		errs = append(errs, fmt.Errorf("CloneProtectionWorkers %d: must be positive", o.CloneProtectionWorkers))
 	}
 	if o.IntentDelay > 0 && o.Timeout > 0 && o.IntentDelay >= o.Timeout {
 		errs = append(errs, fmt.Errorf("IntentDelay %v: must be below Timeout %v, or a create that times out would have no intent record", o.IntentDelay, o.Timeout))

@@ -26,8 +26,8 @@ func TestOptionsDefaultsAndValidation(t *testing.T) {
 	kube := fake.NewClientset()
 	noSnap := sharedcache.New(kube, nil)
 	defer noSnap.Shutdown()
-	err := Options{Cache: noSnap, SnapshotClient: snapfake.NewSimpleClientset(), Workers: -1, Timeout: time.Second, IntentDelay: 2 * time.Second}.withDefaults().Validate()
-	for _, want := range []string{"Cache:", "Workers -1", "IntentDelay 2s"} {
+	err := Options{Cache: noSnap, SnapshotClient: snapfake.NewSimpleClientset(), Workers: -1, CloneProtectionWorkers: -2, Timeout: time.Second, IntentDelay: 2 * time.Second}.withDefaults().Validate()
+	for _, want := range []string{"Cache:", "Workers -1", "CloneProtectionWorkers -2", "IntentDelay 2s"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v; want every bad field reported, %q among them", err, want)
 		}

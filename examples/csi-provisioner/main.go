@@ -80,7 +80,7 @@ type flags struct {
 	capacityBurst                        int
 	nodeDeployment                       bool
 	gates                                *compflags.Gates
-	cloneThreads, capacityThreads        int
+	capacityThreads                      int
 	nodeBaseDelay, nodeMax               time.Duration
 	nodeImmediate                        bool
 }
@@ -94,7 +94,6 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	fs.BoolVar(&f.preventModeConversion, "prevent-volume-mode-conversion", true, "Refuse restores that change the volume mode without permission.")
 	fs.Float64Var(&f.capacityQPS, "kube-api-capacity-qps", 1, "Accepted for compatibility: capacity writes share the main client.")
 	fs.IntVar(&f.capacityBurst, "kube-api-capacity-burst", 5, "Accepted for compatibility: capacity writes share the main client.")
-	fs.IntVar(&f.cloneThreads, "cloning-protection-threads", 1, "Accepted for compatibility: clone finalizers are handled by the claim workers.")
 	fs.IntVar(&f.capacityThreads, "capacity-threads", 1, "Accepted for compatibility: one capacity loop runs.")
 	fs.BoolVar(&f.nodeDeployment, "node-deployment", false, "Run on every node, serving only the claims of this node (env NODE_NAME); run without leader election.")
 	fs.BoolVar(&f.nodeImmediate, "node-deployment-immediate-binding", true, "With --node-deployment, let nodes take Immediate claims that have no selected node (first node with room wins).")

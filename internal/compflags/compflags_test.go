@@ -23,15 +23,15 @@ func TestRegisterFillsOptions(t *testing.T) {
 	timeout := 10 * time.Second
 	RegisterProvisioner(fs, &p)
 	RegisterResizer(fs, &r, &timeout)
-	if p.Options.Workers != provisioner.DefaultWorkers || !p.ImmediateTopology || p.Capacity.OwnerLevel != 1 || r.Options.Workers != resizer.DefaultWorkers || r.Options.DisableVolumeInUseHandling {
+	if p.Options.Workers != provisioner.DefaultWorkers || p.Options.CloneProtectionWorkers != 1 || !p.ImmediateTopology || p.Capacity.OwnerLevel != 1 || r.Options.Workers != resizer.DefaultWorkers || r.Options.DisableVolumeInUseHandling {
 		t.Fatalf("defaults: provisioner %+v, resizer %+v", p, r)
 	}
-	err := fs.Parse([]string{"--worker-threads=7", "--volume-name-uuid-length=8", "--capacity-ownerref-level=-1",
+	err := fs.Parse([]string{"--worker-threads=7", "--cloning-protection-threads=3", "--volume-name-uuid-length=8", "--capacity-ownerref-level=-1",
 		"--workers=3", "--handle-volume-inuse-error=false", "--csiTimeout=30s", "--leader-election-identity=x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Options.Workers != 7 || p.Options.VolumeNameUUIDLength != 8 || p.Capacity.OwnerLevel != -1 {
+	if p.Options.Workers != 7 || p.Options.VolumeNameUUIDLength != 8 || p.Capacity.OwnerLevel != -1 || p.Finish("").CloneProtectionWorkers != 3 {
 		t.Errorf("provisioner: %+v", p)
 	}
 	if r.Options.Workers != 3 || !r.Options.DisableVolumeInUseHandling || timeout != 30*time.Second {

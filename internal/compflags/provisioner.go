@@ -45,7 +45,7 @@ type Capacity struct {
 
 // RegisterProvisioner registers the flags that only the provisioner reads
 // on fs, filling p: --volume-name-prefix, --volume-name-uuid-length,
-// --worker-threads, --strict-topology, --immediate-topology,
+// --worker-threads, --cloning-protection-threads, --strict-topology, --immediate-topology,
 // --default-fstype, --controller-publish-readonly, --normal-events,
 // --provisioning-intent-delay, --snapshot-orphan-sweep-interval and the
 // capacity flags.
@@ -54,6 +54,7 @@ func RegisterProvisioner(fs *flag.FlagSet, p *Provisioner) {
 	fs.StringVar(&o.VolumeNamePrefix, "volume-name-prefix", provisioner.DefaultVolumeNamePrefix, "Prefix of volume and PV names.")
 	fs.IntVar(&o.VolumeNameUUIDLength, "volume-name-uuid-length", -1, "Length of the claim UID in names, dashes removed (-1: whole UID).")
 	fs.IntVar(&o.Workers, "worker-threads", provisioner.DefaultWorkers, "Claims and volumes handled in parallel, each.")
+	fs.IntVar(&o.CloneProtectionWorkers, "cloning-protection-threads", provisioner.DefaultCloneProtectionWorkers, "Deleted clone-source claims handled in parallel: each loses its clone-protection finalizer once no pending claim clones from it.")
 	fs.BoolVar(&o.StrictTopology, "strict-topology", false, "Send only the selected node's topology.")
 	fs.BoolVar(&p.ImmediateTopology, "immediate-topology", true, "Send cluster topology for Immediate claims without allowedTopologies.")
 	fs.StringVar(&o.DefaultFSType, "default-fstype", "", "fsType when the class names none.")
