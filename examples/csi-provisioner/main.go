@@ -100,8 +100,7 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	fs.DurationVar(&f.nodeBaseDelay, "node-deployment-base-delay", provisioner.DefaultNodeBaseDelay, "With --node-deployment, the random wait before a node offers itself for an Immediate claim.")
 	fs.DurationVar(&f.nodeMax, "node-deployment-max-delay", provisioner.DefaultNodeMaxDelay, "With --node-deployment, the longest wait between two offers.")
 	fs.Var(f.gates, "feature-gates", "Comma-separated Gate=bool: Topology, VolumeAttributesClass, CrossNamespaceVolumeDataSource, ReleaseLeaderElectionOnExit.")
-	cmdutil.DeprecatedString(fs, "provisioner", "the driver name comes from the driver.")
-	cmdutil.DeprecatedString(fs, "capacity-controller-deployment-mode", "use --enable-capacity.")
+	compflags.RegisterRemovedProvisioner(fs)
 	return f
 }
 

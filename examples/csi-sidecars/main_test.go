@@ -122,6 +122,19 @@ func TestRefusedFlags(t *testing.T) {
 	if err := fs.Parse([]string{"--feature-gates=NoSuchGate=true"}); err == nil {
 		t.Error("unknown gate accepted")
 	}
+	// Removed upstream: refused while parsing, with the reason.
+	for _, tc := range []struct{ arg, want string }{
+		{"--provisioner=x", "the provisioner name is the driver's name"},
+		{"--connection-timeout=15s", "removed upstream in v2.0"},
+		{"--capacity-controller-deployment-mode=central", "use --enable-capacity"},
+	} {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(&bytes.Buffer{})
+		registerFlags(fs)
+		if err := fs.Parse([]string{tc.arg}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Parse = %v, want an error containing %q", tc.arg, err, tc.want)
+		}
+	}
 }
 
 func TestDecidePlan(t *testing.T) {

@@ -68,7 +68,7 @@ func Register(fs *flag.FlagSet, c *Common, d Defaults) {
 	if !d.NoCSI {
 		fs.StringVar(&c.CSIAddress, "csi-address", "/run/csi/socket", "Address of the CSI driver socket.")
 		fs.DurationVar(&c.Timeout, "timeout", d.Timeout, "Timeout for each call to the CSI driver.")
-		deprecatedDuration(fs, "connection-timeout", "The driver is waited for up to 30s and then probed until ready; this flag is ignored.")
+		Removed(fs, "connection-timeout", "removed upstream in v2.0 (a no-op since v1.1): the driver is waited for and probed until it is ready; delete the flag")
 	}
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "Path to a kubeconfig; empty means the in-cluster config.")
 	fs.StringVar(&c.Master, "master", "", "Address of the Kubernetes API server; overrides the kubeconfig's.")
@@ -225,7 +225,21 @@ func DeprecatedString(fs *flag.FlagSet, name, why string) {
 	fs.Var(&deprecated{name: name, why: why}, name, "Deprecated and ignored: "+why)
 }
 
-func deprecatedDuration(fs *flag.FlagSet, name, why string) { DeprecatedString(fs, name, why) }
+// Removed registers a flag that upstream removed and that has no meaning
+// here: any use of it fails parsing with a message that names the flag and
+// says why (what replaces it, or that it can go), instead of the bare
+// "flag provided but not defined" or, worse, a flag parsed and ignored.
+// It parses as a boolean flag, so that the message shows whether a value
+// follows or not.
+func Removed(fs *flag.FlagSet, name, why string) {
+	fs.Var(removed{why: why}, name, "Refused: "+why+".")
+}
+
+type removed struct{ why string }
+
+func (r removed) String() string   { return "" }
+func (r removed) IsBoolFlag() bool { return true }
+func (r removed) Set(string) error { return errors.New(r.why) }
 
 type deprecated struct {
 	name, why, value string

@@ -3,6 +3,7 @@ package compflags
 import (
 	"context"
 	"flag"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,22 @@ func TestCapacityOptionsOwner(t *testing.T) {
 	t.Setenv("NAMESPACE", "")
 	if _, err := CapacityOptions(ctx, kube, &rest.Config{}, Capacity{}); err == nil {
 		t.Error("no NAMESPACE: no error")
+	}
+}
+
+// TestRemovedFlags: RegisterRemovedProvisioner refuses the provisioner
+// flags upstream removed, each with its replacement.
+func TestRemovedFlags(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"--provisioner=example.csi.io", "GetPluginInfo"},
+		{"--provisioner", "GetPluginInfo"},
+		{"--capacity-controller-deployment-mode=central", "use --enable-capacity"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		RegisterRemovedProvisioner(fs)
+		if err := fs.Parse([]string{tc.arg}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Parse = %v, want an error containing %q", tc.arg, err, tc.want)
+		}
 	}
 }

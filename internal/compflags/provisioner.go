@@ -4,6 +4,7 @@ import (
 	"flag"
 	"time"
 
+	"github.com/csi-kit/sidecars/internal/cmdutil"
 	"github.com/csi-kit/sidecars/provisioner"
 )
 
@@ -79,4 +80,16 @@ func RegisterNormalEvents(fs *flag.FlagSet, disable *bool, usage string) {
 // SetUsage replaces the help text of the registered flag name.
 func SetUsage(fs *flag.FlagSet, name, usage string) {
 	fs.Lookup(name).Usage = usage
+}
+
+// RegisterRemovedProvisioner registers the external-provisioner flags that
+// upstream removed, so that a manifest still passing one fails at start
+// with the reason and the replacement (cmdutil.Removed) rather than
+// running without what it asked for: --provisioner (removed in v2.0; the
+// provisioner name is the driver's GetPluginInfo name) and
+// --capacity-controller-deployment-mode (removed in v2.1; replaced by
+// --enable-capacity).
+func RegisterRemovedProvisioner(fs *flag.FlagSet) {
+	cmdutil.Removed(fs, "provisioner", "removed upstream in v2.0: the provisioner name is the driver's name from GetPluginInfo; delete the flag")
+	cmdutil.Removed(fs, "capacity-controller-deployment-mode", "removed upstream in v2.1: use --enable-capacity (with env NAMESPACE and POD_NAME)")
 }
