@@ -75,13 +75,14 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	cmdutil.RegisterPprof(fs, &f.common)
 
 	// Resizer.
-	compflags.RegisterResizer(fs, &f.res, &f.common.Timeout)
+	compflags.RegisterResizer(fs, &f.res, &f.common.Timeout, &f.common.LeaderElection)
 	compflags.SetUsage(fs, "workers", "PVCs the resizer handles in parallel.")
 	compflags.SetUsage(fs, "resync-period", "Resync period of the resizer's informers.")
 	compflags.SetUsage(fs, "handle-volume-inuse-error", "Track pods using PVCs so offline-only drivers are not asked to expand a volume in use.")
 	compflags.SetUsage(fs, "extra-modify-metadata", "Add PVC/PV names to ControllerModifyVolume parameters.")
 	compflags.SetUsage(fs, "mark-in-progress-before-call", "Write ControllerResizeInProgress before each ControllerExpandVolume, as upstream does.")
 	compflags.SetUsage(fs, "csiTimeout", "Deprecated: use --timeout.")
+	compflags.SetUsage(fs, "leader-election-identity", "Holder identity written in the csi-sidecars Lease, unique per replica (default: the hostname with a random suffix). Used with --leader-election.")
 
 	// Snapshots.
 	fs.IntVar(&f.snapWorkers, "snapshot-worker-threads", 10, "Contents (sidecar) and snapshots (controller) handled in parallel.")

@@ -55,8 +55,10 @@ func TestSeedFlags(t *testing.T) {
 	parse(t, "--snapshot-name-prefix=snap", "--snapshot-name-uuid-length=8", "--retry-crd-interval-max=10s",
 		"--log-text-split-stream", "--groupsnapshot-name-prefix=g", "--feature-gates=CSIVolumeGroupSnapshot=false,ReleaseLeaderElectionOnExit=true")
 	// csi-resizer's old spellings and flags.
-	f = parse(t, "--csiTimeout=20s", "--workers=3", "--handle-volume-inuse-error=false", "--feature-gates=AnnotateFsResize=false,VolumeAttributesClass=false")
-	if f.res.Options.Workers != 3 || !f.res.Options.DisableVolumeInUseHandling || !f.res.Options.DisablePreResizeAnnotation || !f.res.Options.DisableModify || f.res.Options.Timeout != 20*time.Second {
+	f = parse(t, "--csiTimeout=20s", "--workers=3", "--handle-volume-inuse-error=false", "--feature-gates=AnnotateFsResize=false,VolumeAttributesClass=false",
+		"--leader-election-identity=replica-a")
+	if f.res.Options.Workers != 3 || !f.res.Options.DisableVolumeInUseHandling || !f.res.Options.DisablePreResizeAnnotation || !f.res.Options.DisableModify || f.res.Options.Timeout != 20*time.Second ||
+		f.common.LeaderElection.Options.Identity != "replica-a" {
 		t.Errorf("resizer options: %+v", f.res.Options)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 
+	"github.com/csi-kit/sidecars/leaderelection"
 	"github.com/csi-kit/sidecars/provisioner"
 	"github.com/csi-kit/sidecars/resizer"
 )
@@ -23,7 +24,8 @@ func TestRegisterFillsOptions(t *testing.T) {
 	var r Resizer
 	timeout := 10 * time.Second
 	RegisterProvisioner(fs, &p)
-	RegisterResizer(fs, &r, &timeout)
+	var le leaderelection.Flags
+	RegisterResizer(fs, &r, &timeout, &le)
 	if p.Options.Workers != provisioner.DefaultWorkers || p.Options.CloneProtectionWorkers != 1 || !p.ImmediateTopology || p.Capacity.OwnerLevel != 1 || r.Options.Workers != resizer.DefaultWorkers || r.Options.DisableVolumeInUseHandling {
 		t.Fatalf("defaults: provisioner %+v, resizer %+v", p, r)
 	}
@@ -35,7 +37,7 @@ func TestRegisterFillsOptions(t *testing.T) {
 	if p.Options.Workers != 7 || p.Options.VolumeNameUUIDLength != 8 || p.Capacity.OwnerLevel != -1 || p.Finish("").CloneProtectionWorkers != 3 {
 		t.Errorf("provisioner: %+v", p)
 	}
-	if r.Options.Workers != 3 || !r.Options.DisableVolumeInUseHandling || timeout != 30*time.Second {
+	if r.Options.Workers != 3 || !r.Options.DisableVolumeInUseHandling || timeout != 30*time.Second || le.Options.Identity != "x" {
 		t.Errorf("resizer: %+v, timeout %v", r, timeout)
 	}
 	SetUsage(fs, "workers", "other")
