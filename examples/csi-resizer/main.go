@@ -34,8 +34,8 @@ func main() {
 	opts.Timeout = c.Timeout
 	opts.DisablePreResizeAnnotation = !gates.On(compflags.GateAnnotateFsResize)
 	opts.DisableModify = !gates.On(compflags.GateVolumeAttributesClass)
-	if !gates.On(compflags.GateRecoverVolumeExpansionFailure) {
-		fmt.Fprintln(os.Stderr, "Warning: RecoverVolumeExpansionFailure is GA and always on; --feature-gates=RecoverVolumeExpansionFailure=false is ignored")
+	for _, w := range gates.Warnings() {
+		fmt.Fprintln(os.Stderr, "Warning: "+w)
 	}
 
 	os.Exit(cmdutil.Main(cmdutil.Program{

@@ -35,6 +35,8 @@ type flags struct {
 	extraCreateMetadata  bool
 	preventModeChange    bool
 	nodeDeployment       bool
+	// warnings are printed at start (filled by check).
+	warnings []string
 
 	prov compflags.Provisioner
 	res  compflags.Resizer
@@ -131,6 +133,7 @@ func (f *flags) check() error {
 	c.PreventVolumeModeConversion = &f.preventModeChange
 	c.DisableNormalEvents = p.DisableNormalEvents
 	c.DisableVolumeGroupSnapshots = !groupsOn
+	f.warnings = f.gates.Warnings()
 	if s.SnapshotNamePrefix == "" {
 		errs = append(errs, "--snapshot-name-prefix must not be empty")
 	}

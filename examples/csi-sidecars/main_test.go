@@ -207,3 +207,15 @@ func TestDistributedSnapshottingFlag(t *testing.T) {
 		t.Error("--enable-distributed-snapshotting did not reach the controller's options")
 	}
 }
+
+// TestGateWarnings: --feature-gates=RecoverVolumeExpansionFailure=false is
+// accepted with csi-resizer's warning that it has no effect.
+func TestGateWarnings(t *testing.T) {
+	if f := parse(t); len(f.warnings) != 0 {
+		t.Errorf("warnings without gates: %q", f.warnings)
+	}
+	f := parse(t, "--feature-gates=RecoverVolumeExpansionFailure=false")
+	if len(f.warnings) != 1 || !strings.Contains(f.warnings[0], "RecoverVolumeExpansionFailure") {
+		t.Errorf("warnings %q, want the RecoverVolumeExpansionFailure one", f.warnings)
+	}
+}

@@ -2,10 +2,14 @@ package cmdutil
 
 import (
 	"flag"
+	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/klog/v2/textlogger"
 )
 
 // TestReleaseGate: --feature-gates=ReleaseLeaderElectionOnExit reaches the
@@ -81,5 +85,23 @@ func TestRemovedFlags(t *testing.T) {
 	Removed(fs, "gone", "removed upstream in v9: use --other")
 	if u := fs.Lookup("gone").Usage; !strings.HasPrefix(u, "Refused: removed upstream in v9") {
 		t.Errorf("usage %q", u)
+	}
+}
+
+// TestAutomaxprocs: --automaxprocs parses and, set, logs GOMAXPROCS at
+// start; unset, nothing is logged.
+func TestAutomaxprocs(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	var c Common
+	Register(fs, &c, Defaults{Timeout: time.Second})
+	if err := fs.Parse([]string{"--automaxprocs"}); err != nil || !c.Automaxprocs {
+		t.Fatalf("Parse = %v, Automaxprocs %v", err, c.Automaxprocs)
+	}
+	for _, on := range []bool{true, false} {
+		var buf strings.Builder
+		logMaxProcs(textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(&buf))), on)
+		if got := strings.Contains(buf.String(), fmt.Sprintf("value=%d", runtime.GOMAXPROCS(0))); got != on {
+			t.Errorf("automaxprocs %v: log %q", on, buf.String())
+		}
 	}
 }
