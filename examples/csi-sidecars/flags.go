@@ -68,11 +68,12 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	compflags.RegisterProvisioner(fs, &f.prov)
 	compflags.SetUsage(fs, "worker-threads", "Claims and volumes the provisioner handles in parallel, each.")
 	compflags.SetUsage(fs, "normal-events", "Emit the Normal events of progress and success, as upstream always does: Provisioning and ProvisioningSucceeded (provisioner), Resizing, VolumeResizeSuccessful, VolumeModify and VolumeModifySuccessful (resizer), CreatingSnapshot, SnapshotCreated and SnapshotReady (snapshot controller). =false writes only Warning events (and FileSystemResizeRequired, VolumeModifyCanceled).")
-	for _, n := range []string{"kube-api-capacity-qps", "kube-api-capacity-burst", "capacity-threads",
-		"node-deployment-base-delay", "node-deployment-max-delay"} {
+	for _, n := range []string{"kube-api-capacity-qps", "kube-api-capacity-burst", "capacity-threads"} {
 		cmdutil.DeprecatedString(fs, n, "accepted for compatibility with csi-provisioner; no effect here.")
 	}
-	cmdutil.DeprecatedBool(fs, "node-deployment-immediate-binding", "--node-deployment is not supported.")
+	for _, n := range []string{"node-deployment-base-delay", "node-deployment-max-delay", "node-deployment-immediate-binding"} {
+		cmdutil.Removed(fs, n, noNodeDeployment+": this csi-provisioner flag only tunes --node-deployment")
+	}
 	compflags.RegisterRemovedProvisioner(fs)
 	cmdutil.RegisterPprof(fs, &f.common)
 
@@ -97,11 +98,15 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	return f
 }
 
+// noNodeDeployment is why --node-deployment and the flags that tune it are
+// refused.
+const noNodeDeployment = "--node-deployment is not supported by csi-sidecars: run one csi-sidecars per driver, or csi-provisioner and csi-snapshotter with --node-deployment on each node"
+
 // check validates the flags and fills the controllers' options.
 func (f *flags) check() error {
 	var errs []string
 	if f.nodeDeployment {
-		errs = append(errs, "--node-deployment is not supported by csi-sidecars: run one csi-sidecars per driver, or csi-snapshotter --node-deployment on each node for distributed snapshotting")
+		errs = append(errs, noNodeDeployment)
 	}
 	if f.snapshotTimeout <= 0 {
 		errs = append(errs, fmt.Sprintf("--snapshot-timeout=%v must be positive", f.snapshotTimeout))

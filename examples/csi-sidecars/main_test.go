@@ -129,6 +129,11 @@ func TestRefusedFlags(t *testing.T) {
 		{"--provisioner=x", "the provisioner name is the driver's name"},
 		{"--connection-timeout=15s", "removed upstream in v2.0"},
 		{"--capacity-controller-deployment-mode=central", "use --enable-capacity"},
+		// --node-deployment is refused, so are the flags that tune it.
+		{"--node-deployment-base-delay=5s", "--node-deployment is not supported by csi-sidecars"},
+		{"--node-deployment-max-delay=1m", "--node-deployment is not supported by csi-sidecars"},
+		{"--node-deployment-immediate-binding=false", "--node-deployment is not supported by csi-sidecars"},
+		{"--node-deployment-immediate-binding", "--node-deployment is not supported by csi-sidecars"},
 	} {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		fs.SetOutput(&bytes.Buffer{})
