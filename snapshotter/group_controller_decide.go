@@ -349,10 +349,14 @@ func decideGroupDeletion(vgs *groupv1.VolumeGroupSnapshot, vgsc *groupv1.VolumeG
 
 // memberDeletion says whether a deleted member snapshot may go: group is
 // its group snapshot (nil when gone or another object of that name).
-// While the group lives and is not being deleted, it may not; once the
-// group is gone, the in-group finalizer is dropped.
+// While the group object exists, being deleted or not, it may not; only
+// once the group is gone is the in-group finalizer dropped. This is
+// upstream's rule (pkg/common-controller/snapshot_controller.go,
+// checkandRemoveSnapshotFinalizersAndCheckandDeleteContent: blocked unless
+// the group lister answers NotFound). It cannot deadlock: the group's own
+// deletion never waits for its members.
 func memberDeletion(vs *crdv1.VolumeSnapshot, group *groupv1.VolumeGroupSnapshot) (blocked string, dropInGroup bool) {
-	if group != nil && group.DeletionTimestamp == nil {
+	if group != nil {
 		return fmt.Sprintf("deletion of the individual volume snapshot %s/%s is not allowed as it belongs to group snapshot %s. Deleting the group snapshot will trigger the deletion of all the individual volume snapshots that are part of the group.", vs.Namespace, vs.Name, groupKey(group)), false
 	}
 	return "", slices.Contains(vs.Finalizers, FinalizerSnapshotInGroup)
