@@ -73,3 +73,82 @@ func TestCapacityWFFC(t *testing.T) {
 		return false
 	}))
 }
+
+// capacityObjects lists the CSIStorageCapacity objects of the test's
+// namespace.
+func (e *env) capacityObjects() []storagev1.CSIStorageCapacity {
+	l, err := e.kube.StorageV1().CSIStorageCapacities(e.ns).List(e.ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil
+	}
+	return l.Items
+}
+
+// TestCapacityWorkers: a pass asks the driver for up to Workers
+// capacities at once (upstream --capacity-threads), never more, even while
+// new classes ask for further passes: passes do not overlap. The driver
+// holds every GetCapacity until Workers of them are in flight.
+func TestCapacityWorkers(t *testing.T) {
+	const workers, classes = 3, 7
+	key := "topology.local.csi/node"
+	e := newEnv(t, fakedriver.Options{Capabilities: fakedriver.Provisioner, NodeID: "n", Topology: map[string]string{key: "n"}, Capacity: 1 << 30})
+	e.node(e.ns+"-n", map[string]string{key: "n"}, key)
+	for i := range classes {
+		e.class(fmt.Sprintf("c%d", i), wffcMode)
+	}
+	e.drv.Hang("GetCapacity")
+	e.start(Options{Capacity: &CapacityOptions{Namespace: e.ns, PollInterval: time.Hour, Workers: workers}}, nil)
+	eventually.Require(t, 30*time.Second, "Workers GetCapacity calls in flight", eventually.True("Workers GetCapacity calls in flight", func() bool {
+		return e.drv.InFlight("GetCapacity") == workers
+	}))
+	// More triggers while the pass hangs: they must wait for it.
+	e.class("late", wffcMode)
+	time.Sleep(200 * time.Millisecond) // room for calls beyond the limit to arrive, were there any
+	if n := e.drv.InFlight("GetCapacity"); n != workers {
+		t.Errorf("GetCapacity calls in flight while the driver hangs = %d, want %d", n, workers)
+	}
+	e.drv.Unhang("GetCapacity")
+	eventually.Require(t, 30*time.Second, "one object per class", eventually.True("one object per class", func() bool {
+		return len(e.capacityObjects()) == classes+1
+	}))
+	if n := e.drv.PeakInFlight("GetCapacity"); n != workers {
+		t.Errorf("peak GetCapacity calls in flight = %d, want %d (Workers)", n, workers)
+	}
+}
+
+// TestCapacityMerge: this process's writes win over the lagging cache
+// until it catches up; its deletes hide the cached copy until it is gone.
+func TestCapacityMerge(t *testing.T) {
+	obj := func(name, rv string) *storagev1.CSIStorageCapacity {
+		return &storagev1.CSIStorageCapacity{ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: rv}}
+	}
+	names := func(l []*storagev1.CSIStorageCapacity) map[string]string {
+		out := map[string]string{}
+		for _, o := range l {
+			out[o.Name] = o.ResourceVersion
+		}
+		return out
+	}
+	c := &capacityController{mine: map[string]*storagev1.CSIStorageCapacity{}, gone: map[string]bool{}}
+	c.remember(obj("new", "10"))     // created, not cached yet
+	c.remember(obj("updated", "12")) // cached at 5
+	c.deleted("old")                 // still cached
+	got := names(c.merge([]*storagev1.CSIStorageCapacity{obj("updated", "5"), obj("old", "3"), obj("other", "4")}))
+	if want := map[string]string{"new": "10", "updated": "12", "other": "4"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("merge with a lagging cache = %v, want %v", got, want)
+	}
+	// The cache catches up: it wins, and nothing is remembered any more.
+	got = names(c.merge([]*storagev1.CSIStorageCapacity{obj("new", "10"), obj("updated", "13"), obj("other", "4")}))
+	if want := map[string]string{"new": "10", "updated": "13", "other": "4"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("merge with a fresh cache = %v, want %v", got, want)
+	}
+	if len(c.mine) != 0 || len(c.gone) != 0 {
+		t.Errorf("still remembered: mine %v, gone %v", c.mine, c.gone)
+	}
+	// Deleted by someone else: the informer's delete forgets a write.
+	c.remember(obj("new", "20"))
+	c.forget("new")
+	if got := names(c.merge(nil)); len(got) != 0 {
+		t.Errorf("merge after forget = %v, want nothing", got)
+	}
+}

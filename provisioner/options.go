@@ -160,7 +160,9 @@ type CapacityOptions struct {
 	PollInterval time.Duration
 	// ForImmediateBinding also publishes for Immediate classes.
 	ForImmediateBinding bool
-	// Workers updating objects; default 1.
+	// Workers is how many (segment, class) pairs of one refresh pass are
+	// handled at once, each a GetCapacity call and at most one write
+	// (upstream --capacity-threads); default 1. Passes never overlap.
 	Workers int
 }
 
@@ -262,6 +264,9 @@ func (o Options) Validate() error {
 		}
 		if c.PollInterval < 0 {
 			errs = append(errs, fmt.Errorf("Capacity.PollInterval %v: must be positive", c.PollInterval))
+		}
+		if c.Workers < 0 {
+			errs = append(errs, fmt.Errorf("Capacity.Workers %d: must be positive", c.Workers))
 		}
 	}
 	return errors.Join(errs...)
