@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -39,6 +40,7 @@ const (
 type capacityController struct {
 	p       *Provisioner
 	opts    CapacityOptions
+	client  kubernetes.Interface // CapacityOptions.Client, else the provisioner's
 	factory informers.SharedInformerFactory
 	objects storagelisters.CSIStorageCapacityLister
 	synced  cache.InformerSynced
@@ -56,7 +58,7 @@ type capacityController struct {
 }
 
 func newCapacityController(p *Provisioner) (*capacityController, error) {
-	c := &capacityController{p: p, opts: *p.opts.Capacity, trigger: make(chan struct{}, 1),
+	c := &capacityController{p: p, opts: *p.opts.Capacity, client: p.opts.Capacity.Client, trigger: make(chan struct{}, 1),
 		mine: map[string]*storagev1.CSIStorageCapacity{}, gone: map[string]bool{},
 		goal: prometheus.NewGauge(prometheus.GaugeOpts{Name: "csistoragecapacities_desired_goal",
 			Help: "Number of CSIStorageCapacity objects that are supposed to be managed automatically."}),
@@ -64,6 +66,9 @@ func newCapacityController(p *Provisioner) (*capacityController, error) {
 			Help: "Number of CSIStorageCapacity objects that exist and are supposed to be managed automatically."}),
 		obsolete: prometheus.NewGauge(prometheus.GaugeOpts{Name: "csistoragecapacities_obsolete",
 			Help: "Number of CSIStorageCapacity objects that exist and will be deleted automatically."}),
+	}
+	if c.client == nil {
+		c.client = p.kube
 	}
 	if p.opts.Registerer != nil {
 		var err error
@@ -81,7 +86,7 @@ func newCapacityController(p *Provisioner) (*capacityController, error) {
 func (c *capacityController) watch(rt *ctrl.Runtime) {
 	p := c.p
 	sel := labels.Set{labelDriverName: p.name, labelManagedBy: p.managedBy()}.String()
-	c.factory = informers.NewSharedInformerFactoryWithOptions(p.kube, max(p.opts.ResyncPeriod, 0),
+	c.factory = informers.NewSharedInformerFactoryWithOptions(c.client, max(p.opts.ResyncPeriod, 0),
 		informers.WithNamespace(c.opts.Namespace), informers.WithTransform(stripForCache),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
 	inf := c.factory.Storage().V1().CSIStorageCapacities()
@@ -271,7 +276,7 @@ func (c *capacityController) sync(ctx context.Context) error {
 	}
 	for _, o := range stale {
 		g.Go(func() error {
-			err := c.p.kube.StorageV1().CSIStorageCapacities(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+			err := c.client.StorageV1().CSIStorageCapacities(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
 			if err == nil || apierrors.IsNotFound(err) {
 				c.deleted(o.Name)
 				return nil
@@ -323,7 +328,7 @@ func (c *capacityController) syncItem(ctx context.Context, it capacityItem, obj 
 		if c.opts.Owner != nil {
 			o.OwnerReferences = []metav1.OwnerReference{*c.opts.Owner}
 		}
-		created, err := c.p.kube.StorageV1().CSIStorageCapacities(c.opts.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		created, err := c.client.StorageV1().CSIStorageCapacities(c.opts.Namespace).Create(ctx, o, metav1.CreateOptions{})
 		if err == nil {
 			c.remember(created)
 		}
@@ -339,7 +344,7 @@ func (c *capacityController) syncItem(ctx context.Context, it capacityItem, obj 
 	if !ownerOK {
 		o.OwnerReferences = append(o.OwnerReferences, *c.opts.Owner)
 	}
-	updated, err := c.p.kube.StorageV1().CSIStorageCapacities(o.Namespace).Update(ctx, o, metav1.UpdateOptions{})
+	updated, err := c.client.StorageV1().CSIStorageCapacities(o.Namespace).Update(ctx, o, metav1.UpdateOptions{})
 	switch {
 	case err == nil:
 		c.remember(updated)

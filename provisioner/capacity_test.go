@@ -3,12 +3,16 @@ package provisioner
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/csi-kit/sidecars/testkit/eventually"
@@ -150,5 +154,101 @@ func TestCapacityMerge(t *testing.T) {
 	c.forget("new")
 	if got := names(c.merge(nil)); len(got) != 0 {
 		t.Errorf("merge after forget = %v, want nothing", got)
+	}
+}
+
+// apiLog counts the API requests made through a rest.Config, by method
+// and resource (the path segment after the version, or after the
+// namespace).
+type apiLog struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// counting returns a copy of cfg whose requests l counts.
+func (l *apiLog) counting(cfg *rest.Config) *rest.Config {
+	l.n = map[string]int{}
+	cfg = rest.CopyConfig(cfg)
+	cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			l.mu.Lock()
+			l.n[r.Method+" "+apiResource(r.URL.Path)]++
+			l.mu.Unlock()
+			return next.RoundTrip(r)
+		})
+	}
+	return cfg
+}
+
+// apiResource: /apis/storage.k8s.io/v1/namespaces/ns/csistoragecapacities/x
+// is csistoragecapacities, /api/v1/nodes is nodes.
+func apiResource(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(parts) >= 3 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) >= 4 && parts[0] == "apis":
+		parts = parts[3:]
+	default:
+		return path
+	}
+	if len(parts) >= 3 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	return parts[0]
+}
+
+// count sums the requests for resource, of any method when method is "".
+func (l *apiLog) count(method, resource string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	total := 0
+	for k, n := range l.n {
+		m, r, _ := strings.Cut(k, " ")
+		if r == resource && (method == "" || m == method) {
+			total += n
+		}
+	}
+	return total
+}
+
+// TestCapacityClient: with CapacityOptions.Client, the CSIStorageCapacity
+// objects are watched and written through that client alone (upstream:
+// the client of --kube-api-capacity-qps/-burst), never through the
+// provisioner's.
+func TestCapacityClient(t *testing.T) {
+	key := "topology.local.csi/node"
+	e := newEnv(t, fakedriver.Options{Capabilities: fakedriver.Provisioner, NodeID: "n", Topology: map[string]string{key: "n"}, Capacity: 1 << 30})
+	e.node(e.ns+"-n", map[string]string{key: "n"}, key)
+	e.class("a", wffcMode)
+	e.class("b", wffcMode)
+	var mainLog, capLog apiLog
+	capCfg := capLog.counting(cp.Config())
+	capCfg.QPS, capCfg.Burst, capCfg.UserAgent = 1, 5, "csi-provisioner-capacity"
+	stop := e.start(Options{Capacity: &CapacityOptions{Namespace: e.ns, PollInterval: time.Hour,
+		Client: kubernetes.NewForConfigOrDie(capCfg)}}, mainLog.counting(cp.Config()))
+	eventually.Require(t, 30*time.Second, "one object per class", eventually.True("one object per class", func() bool {
+		return len(e.capacityObjects()) == 2
+	}))
+	// Someone deletes one: the capacity client sees it and creates it again.
+	if err := e.kube.StorageV1().CSIStorageCapacities(e.ns).Delete(e.ctx, e.capacityObjects()[0].Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually.Require(t, 30*time.Second, "the deleted object re-created", eventually.True("the deleted object re-created", func() bool {
+		return capLog.count(http.MethodPost, "csistoragecapacities") == 3 && len(e.capacityObjects()) == 2
+	}))
+	stop()
+	if n := capLog.count(http.MethodGet, "csistoragecapacities"); n == 0 {
+		t.Errorf("the capacity client listed or watched no CSIStorageCapacity; want its informer on it")
+	}
+	if n := mainLog.count("", "csistoragecapacities"); n != 0 {
+		t.Errorf("the provisioner's client made %d CSIStorageCapacity requests; want all through CapacityOptions.Client (%v)", n, mainLog.n)
+	}
+	if n := mainLog.count("", "persistentvolumeclaims"); n == 0 {
+		t.Errorf("the provisioner's client made no claim request: the counting wrapper does not see it (%v)", mainLog.n)
 	}
 }
