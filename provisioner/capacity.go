@@ -109,19 +109,24 @@ func (c *capacityController) watch(rt *ctrl.Runtime) {
 		c.poke()
 	}})
 	kube, resync := rt.Cache().Kube, p.opts.ResyncPeriod
-	rt.Watch(kube.Core().V1().Nodes().Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { c.poke() },
-		UpdateFunc: func(o, n any) {
-			if a, ok := o.(*v1.Node); ok {
-				if b, ok := n.(*v1.Node); ok && labels.Equals(a.Labels, b.Labels) {
-					return
+	// A node deployment publishes its own node's segment only, read from
+	// NodeGetInfo into static listers by setupNode (upstream: a fixed
+	// topology): it watches no Node and no CSINode.
+	if p.opts.NodeDeployment == nil {
+		rt.Watch(kube.Core().V1().Nodes().Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc: func(any) { c.poke() },
+			UpdateFunc: func(o, n any) {
+				if a, ok := o.(*v1.Node); ok {
+					if b, ok := n.(*v1.Node); ok && labels.Equals(a.Labels, b.Labels) {
+						return
+					}
 				}
-			}
-			c.poke()
-		},
-		DeleteFunc: func(any) { c.poke() },
-	}, resync)
-	rt.Watch(kube.Storage().V1().CSINodes().Informer(), poke, resync)
+				c.poke()
+			},
+			DeleteFunc: func(any) { c.poke() },
+		}, resync)
+		rt.Watch(kube.Storage().V1().CSINodes().Informer(), poke, resync)
+	}
 	rt.Watch(kube.Storage().V1().StorageClasses().Informer(), poke, resync)
 }
 

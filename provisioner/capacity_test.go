@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -250,5 +251,54 @@ func TestCapacityClient(t *testing.T) {
 	}
 	if n := mainLog.count("", "persistentvolumeclaims"); n == 0 {
 		t.Errorf("the provisioner's client made no claim request: the counting wrapper does not see it (%v)", mainLog.n)
+	}
+}
+
+// TestCapacityNodeDeployment: a node deployment publishes the capacity of
+// its own node's segment only, labelled managed by it, and watches no
+// Node and no CSINode (upstream: a fixed topology read from
+// NodeGetInfo). Node b, registered for the same driver, gets nothing from
+// node a's provisioner.
+func TestCapacityNodeDeployment(t *testing.T) {
+	key := "topology.local.csi/node"
+	e := newEnv(t, fakedriver.Options{Capabilities: fakedriver.Provisioner, NodeID: "a", Topology: map[string]string{key: "a"},
+		Capacity: 1 << 30, Nodes: []fakedriver.Node{{ID: "b", Topology: map[string]string{key: "b"}, Capacity: 2 << 30}}})
+	e.node(e.ns+"-a", map[string]string{key: "a"}, key)
+	e.node(e.ns+"-b", map[string]string{key: "b"}, key)
+	e.class("x", wffcMode)
+	e.class("y", wffcMode)
+	var mainLog apiLog
+	nodeA := e.ns + "-a"
+	e.start(Options{NodeDeployment: &NodeDeployment{NodeName: nodeA},
+		Capacity: &CapacityOptions{Namespace: e.ns, PollInterval: 200 * time.Millisecond}}, mainLog.counting(cp.Config()))
+	// Three passes or more have asked for capacity: any item of node b
+	// would have been published by now.
+	eventually.Require(t, 30*time.Second, "three passes", eventually.True("three passes", func() bool {
+		return e.drv.Calls("GetCapacity") >= 6 && len(e.capacityObjects()) >= 2
+	}))
+	objs := e.capacityObjects()
+	if len(objs) != 2 {
+		t.Errorf("%d objects, want 2 (node a's segment, two classes)", len(objs))
+	}
+	for _, o := range objs {
+		if seg := o.NodeTopology.MatchLabels; len(seg) != 1 || seg[key] != "a" {
+			t.Errorf("object %s for segment %v, want only %s=a", o.Name, seg, key)
+		}
+		if got, want := o.Labels[labelManagedBy], managedByDefault+"-"+nodeA; got != want {
+			t.Errorf("object %s managed by %q, want %q", o.Name, got, want)
+		}
+		if o.Capacity == nil || o.Capacity.Value() != 1<<30 {
+			t.Errorf("object %s capacity %v, want node a's 1Gi", o.Name, o.Capacity)
+		}
+	}
+	for _, r := range e.drv.Requests("GetCapacity") {
+		if seg := r.(*csi.GetCapacityRequest).GetAccessibleTopology().GetSegments(); seg[key] != "a" {
+			t.Errorf("GetCapacity for segment %v, want node a's only", seg)
+		}
+	}
+	for _, res := range []string{"nodes", "csinodes"} {
+		if n := mainLog.count("", res); n != 0 {
+			t.Errorf("the node deployment made %d requests for %s; want none (its topology comes from NodeGetInfo): %v", n, res, mainLog.n)
+		}
 	}
 }
