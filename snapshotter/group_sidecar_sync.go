@@ -41,16 +41,16 @@ func (g *groupSidecar) sync(ctx context.Context, c *groupv1.VolumeGroupSnapshotC
 		act := decideGroupContent(c)
 		logger.V(4).Info("Group content step", "action", act)
 		switch act {
-		case groupNone:
+		case actNone:
 			return ctrl.Result{}, nil
-		case groupClearBeingCreated:
+		case actClearBeingCreated:
 			_, err := g.setBeingCreated(ctx, c, false)
 			return ctrl.Result{}, err
-		case groupCreate, groupGet:
-			next, info, err := g.cut(ctx, c, act == groupGet)
+		case actCreate, actPoll:
+			next, info, err := g.cut(ctx, c, act == actPoll)
 			if err != nil {
 				var ce *csiError
-				if act == groupCreate && c.DeletionTimestamp != nil && groupShouldRelease(c) &&
+				if act == actCreate && c.DeletionTimestamp != nil && groupShouldRelease(c) &&
 					errors.As(err, &ce) && classify(ce.err) != csiconn.Transient {
 					// The driver refused for good: nothing was cut.
 					return ctrl.Result{}, g.release(ctx, g.fresh.Latest(c.Name, c))
@@ -66,13 +66,13 @@ func (g *groupSidecar) sync(ctx context.Context, c *groupv1.VolumeGroupSnapshotC
 			}
 			g.polls.Reset(c.Name)
 			return ctrl.Result{}, nil
-		case groupDelete:
+		case actDelete:
 			next, err := g.deleteBackend(ctx, c)
 			if err != nil {
 				return ctrl.Result{}, err
 			}
 			return ctrl.Result{}, g.release(ctx, next)
-		case groupRelease:
+		case actRelease:
 			return ctrl.Result{}, g.release(ctx, c)
 		}
 	}
