@@ -32,51 +32,17 @@ func (g *groupSidecar) reconcile(ctx context.Context, name string) (ctrl.Result,
 	return g.sync(ctx, c.DeepCopy())
 }
 
-// sync takes the steps decideGroupContent picks until none is left
-// (create, then delete, then release, for a group content deleted while
-// its group snapshot was being cut).
+// sync takes the steps decideGroupContent picks for c (syncSteps).
 func (g *groupSidecar) sync(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (ctrl.Result, error) {
-	logger := klog.FromContext(ctx)
-	for range 4 {
-		act := decideGroupContent(c)
-		logger.V(4).Info("Group content step", "action", act)
-		switch act {
-		case actNone:
-			return ctrl.Result{}, nil
-		case actClearBeingCreated:
-			_, err := g.setBeingCreated(ctx, c, false)
-			return ctrl.Result{}, err
-		case actCreate, actPoll:
-			next, info, err := g.cut(ctx, c, act == actPoll)
-			if err != nil {
-				var ce *csiError
-				if act == actCreate && c.DeletionTimestamp != nil && groupShouldRelease(c) &&
-					errors.As(err, &ce) && classify(ce.err) != csiconn.Transient {
-					// The driver refused for good: nothing was cut.
-					return ctrl.Result{}, g.release(ctx, g.fresh.Latest(c.Name, c))
-				}
-				return ctrl.Result{}, err
-			}
-			c = next
-			if c.DeletionTimestamp != nil {
-				continue
-			}
-			if !info.Ready {
-				return ctrl.Result{RequeueAfter: g.polls.Next(c.Name)}, nil
-			}
-			g.polls.Reset(c.Name)
-			return ctrl.Result{}, nil
-		case actDelete:
-			next, err := g.deleteBackend(ctx, c)
-			if err != nil {
-				return ctrl.Result{}, err
-			}
-			return ctrl.Result{}, g.release(ctx, next)
-		case actRelease:
-			return ctrl.Result{}, g.release(ctx, c)
-		}
-	}
-	return ctrl.Result{}, nil
+	return syncSteps(ctx, g, g.fresh, g.polls, c)
+}
+
+func (*groupSidecar) decide(c *groupv1.VolumeGroupSnapshotContent) contentAction {
+	return decideGroupContent(c)
+}
+
+func (*groupSidecar) mayRelease(c *groupv1.VolumeGroupSnapshotContent) bool {
+	return groupShouldRelease(c)
 }
 
 // cut calls CreateVolumeGroupSnapshot (or, for a pre-provisioned group
@@ -84,7 +50,7 @@ func (g *groupSidecar) sync(ctx context.Context, c *groupv1.VolumeGroupSnapshotC
 // status. The being-created annotation is written only when the call
 // failed in a way that may leave a group snapshot behind, and removed
 // after a final answer.
-func (g *groupSidecar) cut(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent, static bool) (*groupv1.VolumeGroupSnapshotContent, GroupSnapshotInfo, error) {
+func (g *groupSidecar) cut(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent, static bool) (*groupv1.VolumeGroupSnapshotContent, bool, error) {
 	var info GroupSnapshotInfo
 	var err error
 	if static {
@@ -93,21 +59,21 @@ func (g *groupSidecar) cut(ctx context.Context, c *groupv1.VolumeGroupSnapshotCo
 		info, err = g.create(ctx, c)
 	}
 	if err != nil {
-		return c, info, g.createFailed(ctx, c, err, static)
+		return c, false, g.createFailed(ctx, c, err, static)
 	}
 	if st := groupContentStatusFor(c, info, g.s.opts.Clock.Now()); st != nil {
 		updated, err := g.patchStatus(ctx, c.Name, groupContentStatusPatch(st))
 		if err != nil {
-			return c, info, fmt.Errorf("updating status of group content %s: %w", c.Name, err)
+			return c, false, fmt.Errorf("updating status of group content %s: %w", c.Name, err)
 		}
 		c = updated
 	}
 	if _, ok := c.Annotations[AnnGroupBeingCreated]; ok {
 		if c, err = g.setBeingCreated(ctx, c, false); err != nil {
-			return c, info, err
+			return c, false, err
 		}
 	}
-	return c, info, nil
+	return c, info.Ready, nil
 }
 
 func (g *groupSidecar) create(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (GroupSnapshotInfo, error) {

@@ -31,59 +31,19 @@ func (s *Sidecar) syncKey(ctx context.Context, name string) (ctrl.Result, error)
 	return s.syncContent(ctx, vsc.DeepCopy())
 }
 
-// syncContent takes the steps decideContent picks until none is left
-// (create, then delete, then release, for a content deleted while its
-// snapshot was being cut).
+// syncContent takes the steps decideContent picks for vsc (syncSteps).
 func (s *Sidecar) syncContent(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (ctrl.Result, error) {
-	logger := klog.FromContext(ctx)
-	for range 4 {
-		act := decideContent(vsc)
-		logger.V(4).Info("Content step", "action", act)
-		var err error
-		switch act {
-		case actNone:
-			return ctrl.Result{}, nil
-		case actClearBeingCreated:
-			_, err = s.setBeingCreated(ctx, vsc, false)
-			return ctrl.Result{}, err
-		case actCreate, actPoll:
-			var info SnapshotInfo
-			var next *crdv1.VolumeSnapshotContent
-			next, info, err = s.cut(ctx, vsc, act == actPoll)
-			if err != nil {
-				var ce *csiError
-				if vsc.DeletionTimestamp != nil && shouldRelease(vsc) && errors.As(err, &ce) && classify(ce.err) != csiconn.Transient {
-					// The driver refused for good: nothing was cut.
-					return ctrl.Result{}, s.release(ctx, s.fresh.Latest(vsc.Name, vsc))
-				}
-				return ctrl.Result{}, err
-			}
-			vsc = next
-			if vsc.DeletionTimestamp != nil {
-				continue
-			}
-			if !info.Ready {
-				return ctrl.Result{RequeueAfter: s.polls.Next(vsc.Name)}, nil
-			}
-			s.polls.Reset(vsc.Name)
-			return ctrl.Result{}, nil
-		case actDelete:
-			if err := s.deleteBackend(ctx, vsc); err != nil {
-				return ctrl.Result{}, err
-			}
-			fallthrough
-		case actRelease:
-			return ctrl.Result{}, s.release(ctx, vsc)
-		}
-	}
-	return ctrl.Result{}, nil
+	return syncSteps(ctx, s, s.fresh, s.polls, vsc)
 }
+
+func (*Sidecar) decide(vsc *crdv1.VolumeSnapshotContent) contentAction { return decideContent(vsc) }
+func (*Sidecar) mayRelease(vsc *crdv1.VolumeSnapshotContent) bool      { return shouldRelease(vsc) }
 
 // cut calls CreateSnapshot (or, for a pre-provisioned content,
 // ListSnapshots) and writes what it learnt into the content's status.
 // The being-created annotation is written only when the call failed in a
 // way that may leave a snapshot behind, and removed after a final answer.
-func (s *Sidecar) cut(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, static bool) (*crdv1.VolumeSnapshotContent, SnapshotInfo, error) {
+func (s *Sidecar) cut(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, static bool) (*crdv1.VolumeSnapshotContent, bool, error) {
 	var info SnapshotInfo
 	var err error
 	if static {
@@ -92,23 +52,23 @@ func (s *Sidecar) cut(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, sta
 		info, err = s.create(ctx, vsc)
 	}
 	if err != nil {
-		return vsc, info, s.createFailed(ctx, vsc, err)
+		return vsc, false, s.createFailed(ctx, vsc, err)
 	}
 	if st := contentStatusFor(vsc, info, s.opts.Clock.Now()); st != nil {
 		updated, err := s.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
 			contentStatusPatch(st), metav1.PatchOptions{}, "status")
 		if err != nil {
-			return vsc, info, fmt.Errorf("updating status of content %s: %w", vsc.Name, err)
+			return vsc, false, fmt.Errorf("updating status of content %s: %w", vsc.Name, err)
 		}
 		s.fresh.Remember(vsc.Name, updated)
 		vsc = updated.DeepCopy()
 	}
 	if _, ok := vsc.Annotations[AnnBeingCreated]; ok {
 		if vsc, err = s.setBeingCreated(ctx, vsc, false); err != nil {
-			return vsc, info, err
+			return vsc, false, err
 		}
 	}
-	return vsc, info, nil
+	return vsc, info.Ready, nil
 }
 
 // csiError marks an error returned by the driver itself, as opposed to
@@ -281,8 +241,9 @@ func (s *Sidecar) setBeingCreated(ctx context.Context, vsc *crdv1.VolumeSnapshot
 	return updated.DeepCopy(), nil
 }
 
-// deleteBackend deletes the content's snapshot in the driver.
-func (s *Sidecar) deleteBackend(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) error {
+// deleteBackend deletes the content's snapshot in the driver. It returns
+// vsc, which it does not change.
+func (s *Sidecar) deleteBackend(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (*crdv1.VolumeSnapshotContent, error) {
 	handle := statusHandle(vsc)
 	if handle == "" && vsc.Spec.Source.SnapshotHandle != nil {
 		handle = *vsc.Spec.Source.SnapshotHandle
@@ -290,16 +251,16 @@ func (s *Sidecar) deleteBackend(ctx context.Context, vsc *crdv1.VolumeSnapshotCo
 	secrets, err := s.secrets(ctx, vsc)
 	if err != nil {
 		s.rec.Event(vsc, v1.EventTypeWarning, ReasonSnapshotDeleteError, "Failed to get snapshot credentials")
-		return err
+		return vsc, err
 	}
 	callCtx, cancel := s.call(ctx)
 	defer cancel()
 	if err := s.drv.DeleteSnapshot(callCtx, handle, secrets); err != nil && csiconn.Code(err) != codes.NotFound {
 		s.rec.Event(vsc, v1.EventTypeWarning, ReasonSnapshotDeleteError, "Failed to delete snapshot")
-		return fmt.Errorf("failed to delete snapshot %s: %w", handle, err)
+		return vsc, fmt.Errorf("failed to delete snapshot %s: %w", handle, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Deleted snapshot", "handle", handle)
-	return nil
+	return vsc, nil
 }
 
 // release removes the content finalizer.
