@@ -6,6 +6,7 @@ import (
 
 	groupv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumegroupsnapshot/v1"
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
@@ -13,49 +14,89 @@ import (
 	"github.com/csi-kit/sidecars/internal/ctrl"
 )
 
-// contentSide is what syncSteps needs from a sidecar for its kind of
+// content is a kind of content a sidecar takes care of:
+// *crdv1.VolumeSnapshotContent or *groupv1.VolumeGroupSnapshotContent.
+type content[T any] interface {
+	metav1.Object
+	DeepCopy() T
+}
+
+// contentSide is what contentSync needs from a sidecar for its kind of
 // content T: the snapshot sidecar's VolumeSnapshotContents, the group
 // sidecar's VolumeGroupSnapshotContents. Each write returns the updated
 // object.
-type contentSide[T metav1.Object] interface {
-	decide(T) contentAction
-	// mayRelease reports whether a deleted content may let go of its
-	// backend snapshot.
-	mayRelease(T) bool
+// I is what the driver says of a snapshot.
+type contentSide[T content[T], I driverAnswer] interface {
+	lookup(name string) (T, error) // from the informer's cache
+	handles(T) bool                // for this sidecar's driver
+	create(ctx context.Context, c T) (I, error)
+	poll(ctx context.Context, c T) (I, error) // a pre-provisioned snapshot
+	// createFailed records a failed create (static: poll) in c and returns
+	// err.
+	createFailed(ctx context.Context, c T, err error, static bool) error
+	record(ctx context.Context, c T, info I) (T, error) // into the status
 	setBeingCreated(ctx context.Context, c T, on bool) (T, error)
-	// cut creates the snapshot (static: asks about a pre-provisioned one)
-	// and records the answer; ready says whether it is ready to use.
-	cut(ctx context.Context, c T, static bool) (next T, ready bool, err error)
 	deleteBackend(ctx context.Context, c T) (T, error)
 	release(ctx context.Context, c T) error
 }
 
+// driverAnswer is SnapshotInfo or GroupSnapshotInfo.
+type driverAnswer interface{ ready() bool }
+
+func (i SnapshotInfo) ready() bool      { return i.Ready }
+func (i GroupSnapshotInfo) ready() bool { return i.Ready }
+
 var (
-	_ contentSide[*crdv1.VolumeSnapshotContent]        = (*Sidecar)(nil)
-	_ contentSide[*groupv1.VolumeGroupSnapshotContent] = (*groupSidecar)(nil)
+	_ contentSide[*crdv1.VolumeSnapshotContent, SnapshotInfo]             = (*Sidecar)(nil)
+	_ contentSide[*groupv1.VolumeGroupSnapshotContent, GroupSnapshotInfo] = (*groupSidecar)(nil)
 )
 
-// syncSteps takes the steps side.decide picks for c until none is left
-// (create, then delete, then release, for a content deleted while its
-// snapshot was being cut). fresh holds side's writes; polls spaces the
-// readiness polls.
-func syncSteps[T metav1.Object](ctx context.Context, side contentSide[T], fresh *ctrl.Fresh[T], polls *ctrl.Polls, c T) (ctrl.Result, error) {
+// contentSync is one content loop, for the sidecar and for the group
+// sidecar: side's calls, the pure decisions for its kind of content, the
+// fresh store of side's writes and the readiness polls.
+type contentSync[T content[T], I driverAnswer] struct {
+	side         contentSide[T, I]
+	decide       func(T) contentAction
+	mayRelease   func(T) bool // a deleted content may let go of its backend snapshot
+	beingCreated string       // the being-created annotation
+	fresh        *ctrl.Fresh[T]
+	polls        *ctrl.Polls
+}
+
+// reconcile is a content queue's ReconcileFunc: it takes the steps for the
+// freshest copy of the content name, when side handles it.
+func (cs contentSync[T, I]) reconcile(ctx context.Context, name string) (ctrl.Result, error) {
+	c, found, err := cs.fresh.Current(name, cs.side.lookup, apierrors.IsNotFound)
+	if !found {
+		cs.polls.Reset(name)
+		return ctrl.Result{}, err
+	}
+	if !cs.side.handles(c) {
+		return ctrl.Result{}, nil
+	}
+	return cs.sync(ctx, c.DeepCopy())
+}
+
+// sync takes the steps cs.decide picks for c until none is left (create,
+// then delete, then release, for a content deleted while its snapshot was
+// being cut).
+func (cs contentSync[T, I]) sync(ctx context.Context, c T) (ctrl.Result, error) {
 	logger := klog.FromContext(ctx)
 	for range 4 {
-		act := side.decide(c)
+		act := cs.decide(c)
 		logger.V(4).Info("Content step", "action", act)
 		switch act {
 		case actNone:
 			return ctrl.Result{}, nil
 		case actClearBeingCreated:
-			_, err := side.setBeingCreated(ctx, c, false)
+			_, err := cs.side.setBeingCreated(ctx, c, false)
 			return ctrl.Result{}, err
 		case actCreate, actPoll:
-			next, ready, err := side.cut(ctx, c, act == actPoll)
+			next, ready, err := cs.cut(ctx, c, act == actPoll)
 			if err != nil {
-				if act == actCreate && c.GetDeletionTimestamp() != nil && side.mayRelease(c) && refusedForGood(err) {
+				if act == actCreate && c.GetDeletionTimestamp() != nil && cs.mayRelease(c) && refusedForGood(err) {
 					// The driver refused for good: nothing was cut.
-					return ctrl.Result{}, side.release(ctx, fresh.Latest(c.GetName(), c))
+					return ctrl.Result{}, cs.side.release(ctx, cs.fresh.Latest(c.GetName(), c))
 				}
 				return ctrl.Result{}, err
 			}
@@ -64,21 +105,45 @@ func syncSteps[T metav1.Object](ctx context.Context, side contentSide[T], fresh 
 				continue
 			}
 			if !ready {
-				return ctrl.Result{RequeueAfter: polls.Next(c.GetName())}, nil
+				return ctrl.Result{RequeueAfter: cs.polls.Next(c.GetName())}, nil
 			}
-			polls.Reset(c.GetName())
+			cs.polls.Reset(c.GetName())
 			return ctrl.Result{}, nil
 		case actDelete:
-			next, err := side.deleteBackend(ctx, c)
+			next, err := cs.side.deleteBackend(ctx, c)
 			if err != nil {
 				return ctrl.Result{}, err
 			}
-			return ctrl.Result{}, side.release(ctx, next)
+			return ctrl.Result{}, cs.side.release(ctx, next)
 		case actRelease:
-			return ctrl.Result{}, side.release(ctx, c)
+			return ctrl.Result{}, cs.side.release(ctx, c)
 		}
 	}
 	return ctrl.Result{}, nil
+}
+
+// cut calls create (static: poll) and records the answer in c's status;
+// ready says whether the snapshot is ready to use. The being-created
+// annotation is written only when the call failed in a way that may leave
+// a snapshot behind (createFailed), and removed after a final answer.
+func (cs contentSync[T, I]) cut(ctx context.Context, c T, static bool) (next T, ready bool, err error) {
+	call := cs.side.create
+	if static {
+		call = cs.side.poll
+	}
+	info, err := call(ctx, c)
+	if err != nil {
+		return c, false, cs.side.createFailed(ctx, c, err, static)
+	}
+	if c, err = cs.side.record(ctx, c, info); err != nil {
+		return c, false, err
+	}
+	if _, ok := c.GetAnnotations()[cs.beingCreated]; ok {
+		if c, err = cs.side.setBeingCreated(ctx, c, false); err != nil {
+			return c, false, err
+		}
+	}
+	return c, info.ready(), nil
 }
 
 // refusedForGood reports whether err is the driver's own answer, and not

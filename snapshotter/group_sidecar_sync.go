@@ -19,61 +19,38 @@ import (
 	"github.com/csi-kit/sidecars/internal/params"
 )
 
-// reconcile is the group content queue's ReconcileFunc.
-func (g *groupSidecar) reconcile(ctx context.Context, name string) (ctrl.Result, error) {
-	c, found, err := g.fresh.Current(name, g.contents.Get, apierrors.IsNotFound)
-	if !found {
-		g.polls.Reset(name)
-		return ctrl.Result{}, err
-	}
-	if !handlesGroup(c, g.s.opts.DriverName) {
-		return ctrl.Result{}, nil
-	}
-	return g.sync(ctx, c.DeepCopy())
+// steps is the content loop over this group sidecar's calls and
+// decideGroupContent.
+func (g *groupSidecar) steps() contentSync[*groupv1.VolumeGroupSnapshotContent, GroupSnapshotInfo] {
+	return contentSync[*groupv1.VolumeGroupSnapshotContent, GroupSnapshotInfo]{side: g, decide: decideGroupContent, mayRelease: groupShouldRelease,
+		beingCreated: AnnGroupBeingCreated, fresh: g.fresh, polls: g.polls}
 }
 
-// sync takes the steps decideGroupContent picks for c (syncSteps).
+// sync takes the steps decideGroupContent picks for c.
 func (g *groupSidecar) sync(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (ctrl.Result, error) {
-	return syncSteps(ctx, g, g.fresh, g.polls, c)
+	return g.steps().sync(ctx, c)
 }
 
-func (*groupSidecar) decide(c *groupv1.VolumeGroupSnapshotContent) contentAction {
-	return decideGroupContent(c)
+func (g *groupSidecar) lookup(name string) (*groupv1.VolumeGroupSnapshotContent, error) {
+	return g.contents.Get(name)
 }
 
-func (*groupSidecar) mayRelease(c *groupv1.VolumeGroupSnapshotContent) bool {
-	return groupShouldRelease(c)
+func (g *groupSidecar) handles(c *groupv1.VolumeGroupSnapshotContent) bool {
+	return handlesGroup(c, g.s.opts.DriverName)
 }
 
-// cut calls CreateVolumeGroupSnapshot (or, for a pre-provisioned group
-// content, GetVolumeGroupSnapshot) and writes what it learnt into the
-// status. The being-created annotation is written only when the call
-// failed in a way that may leave a group snapshot behind, and removed
-// after a final answer.
-func (g *groupSidecar) cut(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent, static bool) (*groupv1.VolumeGroupSnapshotContent, bool, error) {
-	var info GroupSnapshotInfo
-	var err error
-	if static {
-		info, err = g.get(ctx, c)
-	} else {
-		info, err = g.create(ctx, c)
+// record writes what the driver said into c's status; it returns c when
+// that changes nothing.
+func (g *groupSidecar) record(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent, info GroupSnapshotInfo) (*groupv1.VolumeGroupSnapshotContent, error) {
+	st := groupContentStatusFor(c, info, g.s.opts.Clock.Now())
+	if st == nil {
+		return c, nil
 	}
+	updated, err := g.patchStatus(ctx, c.Name, groupContentStatusPatch(st))
 	if err != nil {
-		return c, false, g.createFailed(ctx, c, err, static)
+		return c, fmt.Errorf("updating status of group content %s: %w", c.Name, err)
 	}
-	if st := groupContentStatusFor(c, info, g.s.opts.Clock.Now()); st != nil {
-		updated, err := g.patchStatus(ctx, c.Name, groupContentStatusPatch(st))
-		if err != nil {
-			return c, false, fmt.Errorf("updating status of group content %s: %w", c.Name, err)
-		}
-		c = updated
-	}
-	if _, ok := c.Annotations[AnnGroupBeingCreated]; ok {
-		if c, err = g.setBeingCreated(ctx, c, false); err != nil {
-			return c, false, err
-		}
-	}
-	return c, info.Ready, nil
+	return updated, nil
 }
 
 func (g *groupSidecar) create(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (GroupSnapshotInfo, error) {
@@ -110,9 +87,10 @@ func (g *groupSidecar) create(ctx context.Context, c *groupv1.VolumeGroupSnapsho
 	return info, nil
 }
 
-// get asks the driver about a pre-provisioned group snapshot, with the
-// class's group-snapshotter-get secret when the content names a class.
-func (g *groupSidecar) get(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (GroupSnapshotInfo, error) {
+// poll asks GetVolumeGroupSnapshot about a pre-provisioned group
+// snapshot, with the class's group-snapshotter-get secret when the content
+// names a class.
+func (g *groupSidecar) poll(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (GroupSnapshotInfo, error) {
 	var secrets map[string]string
 	class, err := g.class(c)
 	if err != nil {

@@ -19,56 +19,36 @@ import (
 	"github.com/csi-kit/sidecars/internal/params"
 )
 
-func (s *Sidecar) syncKey(ctx context.Context, name string) (ctrl.Result, error) {
-	vsc, found, err := s.fresh.Current(name, s.vscLister.Get, apierrors.IsNotFound)
-	if !found {
-		s.polls.Reset(name)
-		return ctrl.Result{}, err
-	}
-	if !s.handles(vsc) {
-		return ctrl.Result{}, nil
-	}
-	return s.syncContent(ctx, vsc.DeepCopy())
+// steps is the content loop over this sidecar's calls and
+// decideContent.
+func (s *Sidecar) steps() contentSync[*crdv1.VolumeSnapshotContent, SnapshotInfo] {
+	return contentSync[*crdv1.VolumeSnapshotContent, SnapshotInfo]{side: s, decide: decideContent, mayRelease: shouldRelease,
+		beingCreated: AnnBeingCreated, fresh: s.fresh, polls: s.polls}
 }
 
-// syncContent takes the steps decideContent picks for vsc (syncSteps).
+// syncContent takes the steps decideContent picks for vsc.
 func (s *Sidecar) syncContent(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (ctrl.Result, error) {
-	return syncSteps(ctx, s, s.fresh, s.polls, vsc)
+	return s.steps().sync(ctx, vsc)
 }
 
-func (*Sidecar) decide(vsc *crdv1.VolumeSnapshotContent) contentAction { return decideContent(vsc) }
-func (*Sidecar) mayRelease(vsc *crdv1.VolumeSnapshotContent) bool      { return shouldRelease(vsc) }
+func (s *Sidecar) lookup(name string) (*crdv1.VolumeSnapshotContent, error) {
+	return s.vscLister.Get(name)
+}
 
-// cut calls CreateSnapshot (or, for a pre-provisioned content,
-// ListSnapshots) and writes what it learnt into the content's status.
-// The being-created annotation is written only when the call failed in a
-// way that may leave a snapshot behind, and removed after a final answer.
-func (s *Sidecar) cut(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, static bool) (*crdv1.VolumeSnapshotContent, bool, error) {
-	var info SnapshotInfo
-	var err error
-	if static {
-		info, err = s.pollStatic(ctx, vsc)
-	} else {
-		info, err = s.create(ctx, vsc)
+// record writes what the driver said into vsc's status; it returns vsc
+// when that changes nothing.
+func (s *Sidecar) record(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, info SnapshotInfo) (*crdv1.VolumeSnapshotContent, error) {
+	st := contentStatusFor(vsc, info, s.opts.Clock.Now())
+	if st == nil {
+		return vsc, nil
 	}
+	updated, err := s.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
+		contentStatusPatch(st), metav1.PatchOptions{}, "status")
 	if err != nil {
-		return vsc, false, s.createFailed(ctx, vsc, err)
+		return vsc, fmt.Errorf("updating status of content %s: %w", vsc.Name, err)
 	}
-	if st := contentStatusFor(vsc, info, s.opts.Clock.Now()); st != nil {
-		updated, err := s.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
-			contentStatusPatch(st), metav1.PatchOptions{}, "status")
-		if err != nil {
-			return vsc, false, fmt.Errorf("updating status of content %s: %w", vsc.Name, err)
-		}
-		s.fresh.Remember(vsc.Name, updated)
-		vsc = updated.DeepCopy()
-	}
-	if _, ok := vsc.Annotations[AnnBeingCreated]; ok {
-		if vsc, err = s.setBeingCreated(ctx, vsc, false); err != nil {
-			return vsc, false, err
-		}
-	}
-	return vsc, info.Ready, nil
+	s.fresh.Remember(vsc.Name, updated)
+	return updated.DeepCopy(), nil
 }
 
 // csiError marks an error returned by the driver itself, as opposed to
@@ -118,7 +98,8 @@ func (s *Sidecar) create(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) 
 	return info, nil
 }
 
-func (s *Sidecar) pollStatic(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (SnapshotInfo, error) {
+// poll asks ListSnapshots about a pre-provisioned snapshot.
+func (s *Sidecar) poll(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (SnapshotInfo, error) {
 	handle := statusHandle(vsc)
 	if handle == "" && vsc.Spec.Source.SnapshotHandle != nil {
 		handle = *vsc.Spec.Source.SnapshotHandle
@@ -183,7 +164,9 @@ func (s *Sidecar) secrets(ctx context.Context, vsc *crdv1.VolumeSnapshotContent)
 // createFailed records a failed create in the content: the being-created
 // annotation while the driver may still be cutting the snapshot, the error
 // in status and an event. It returns err.
-func (s *Sidecar) createFailed(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, err error) error {
+// A poll's errors never come from the driver's create: static changes
+// nothing here.
+func (s *Sidecar) createFailed(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, err error, _ bool) error {
 	var ce *csiError
 	if errors.As(err, &ce) {
 		transient := classify(ce.err) == csiconn.Transient
