@@ -3,11 +3,13 @@ package snapshotter
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	groupv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumegroupsnapshot/v1"
 	crdv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
@@ -34,10 +36,16 @@ type contentSide[T content[T], I driverAnswer] interface {
 	// createFailed records a failed create (static: poll) in c and returns
 	// err.
 	createFailed(ctx context.Context, c T, err error, static bool) error
-	record(ctx context.Context, c T, info I) (T, error) // into the status
+	statusPatch(c T, info I) []byte // what info changes in c's status; nil: nothing
 	setBeingCreated(ctx context.Context, c T, on bool) (T, error)
 	deleteBackend(ctx context.Context, c T) (T, error)
 	release(ctx context.Context, c T) error
+}
+
+// contentClient is the typed client of T: what record writes the status
+// through.
+type contentClient[T any] interface {
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
 }
 
 // driverAnswer is SnapshotInfo or GroupSnapshotInfo.
@@ -55,7 +63,9 @@ var (
 // sidecar: side's calls, the pure decisions for its kind of content, the
 // fresh store of side's writes and the readiness polls.
 type contentSync[T content[T], I driverAnswer] struct {
+	kind         string // "content" or "group content", for errors
 	side         contentSide[T, I]
+	client       contentClient[T]
 	decide       func(T) contentAction
 	mayRelease   func(T) bool // a deleted content may let go of its backend snapshot
 	beingCreated string       // the being-created annotation
@@ -135,7 +145,7 @@ func (cs contentSync[T, I]) cut(ctx context.Context, c T, static bool) (next T, 
 	if err != nil {
 		return c, false, cs.side.createFailed(ctx, c, err, static)
 	}
-	if c, err = cs.side.record(ctx, c, info); err != nil {
+	if c, err = cs.record(ctx, c, info); err != nil {
 		return c, false, err
 	}
 	if _, ok := c.GetAnnotations()[cs.beingCreated]; ok {
@@ -144,6 +154,21 @@ func (cs contentSync[T, I]) cut(ctx context.Context, c T, static bool) (next T, 
 		}
 	}
 	return c, info.ready(), nil
+}
+
+// record writes info into c's status; it returns c when that changes
+// nothing.
+func (cs contentSync[T, I]) record(ctx context.Context, c T, info I) (T, error) {
+	patch := cs.side.statusPatch(c, info)
+	if patch == nil {
+		return c, nil
+	}
+	updated, err := cs.client.Patch(ctx, c.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return c, fmt.Errorf("updating status of %s %s: %w", cs.kind, c.GetName(), err)
+	}
+	cs.fresh.Remember(c.GetName(), updated)
+	return updated.DeepCopy(), nil
 }
 
 // refusedForGood reports whether err is the driver's own answer, and not

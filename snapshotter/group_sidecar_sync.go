@@ -15,20 +15,15 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
-	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/params"
 )
 
 // steps is the content loop over this group sidecar's calls and
 // decideGroupContent.
 func (g *groupSidecar) steps() contentSync[*groupv1.VolumeGroupSnapshotContent, GroupSnapshotInfo] {
-	return contentSync[*groupv1.VolumeGroupSnapshotContent, GroupSnapshotInfo]{side: g, decide: decideGroupContent, mayRelease: groupShouldRelease,
-		beingCreated: AnnGroupBeingCreated, fresh: g.fresh, polls: g.polls}
-}
-
-// sync takes the steps decideGroupContent picks for c.
-func (g *groupSidecar) sync(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (ctrl.Result, error) {
-	return g.steps().sync(ctx, c)
+	return contentSync[*groupv1.VolumeGroupSnapshotContent, GroupSnapshotInfo]{kind: "group content", side: g,
+		client: g.s.snap.GroupsnapshotV1().VolumeGroupSnapshotContents(),
+		decide: decideGroupContent, mayRelease: groupShouldRelease, beingCreated: AnnGroupBeingCreated, fresh: g.fresh, polls: g.polls}
 }
 
 func (g *groupSidecar) lookup(name string) (*groupv1.VolumeGroupSnapshotContent, error) {
@@ -37,20 +32,6 @@ func (g *groupSidecar) lookup(name string) (*groupv1.VolumeGroupSnapshotContent,
 
 func (g *groupSidecar) handles(c *groupv1.VolumeGroupSnapshotContent) bool {
 	return handlesGroup(c, g.s.opts.DriverName)
-}
-
-// record writes what the driver said into c's status; it returns c when
-// that changes nothing.
-func (g *groupSidecar) record(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent, info GroupSnapshotInfo) (*groupv1.VolumeGroupSnapshotContent, error) {
-	st := groupContentStatusFor(c, info, g.s.opts.Clock.Now())
-	if st == nil {
-		return c, nil
-	}
-	updated, err := g.patchStatus(ctx, c.Name, groupContentStatusPatch(st))
-	if err != nil {
-		return c, fmt.Errorf("updating status of group content %s: %w", c.Name, err)
-	}
-	return updated, nil
 }
 
 func (g *groupSidecar) create(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (GroupSnapshotInfo, error) {
@@ -85,6 +66,13 @@ func (g *groupSidecar) create(ctx context.Context, c *groupv1.VolumeGroupSnapsho
 		return info, &csiError{errors.New("CreateVolumeGroupSnapshot returned an empty group snapshot ID")}
 	}
 	return info, nil
+}
+
+func (g *groupSidecar) statusPatch(c *groupv1.VolumeGroupSnapshotContent, info GroupSnapshotInfo) []byte {
+	if st := groupContentStatusFor(c, info, g.s.opts.Clock.Now()); st != nil {
+		return groupContentStatusPatch(st)
+	}
+	return nil
 }
 
 // poll asks GetVolumeGroupSnapshot about a pre-provisioned group

@@ -15,40 +15,18 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
-	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/params"
 )
 
 // steps is the content loop over this sidecar's calls and
 // decideContent.
 func (s *Sidecar) steps() contentSync[*crdv1.VolumeSnapshotContent, SnapshotInfo] {
-	return contentSync[*crdv1.VolumeSnapshotContent, SnapshotInfo]{side: s, decide: decideContent, mayRelease: shouldRelease,
-		beingCreated: AnnBeingCreated, fresh: s.fresh, polls: s.polls}
-}
-
-// syncContent takes the steps decideContent picks for vsc.
-func (s *Sidecar) syncContent(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (ctrl.Result, error) {
-	return s.steps().sync(ctx, vsc)
+	return contentSync[*crdv1.VolumeSnapshotContent, SnapshotInfo]{kind: "content", side: s, client: s.snap.SnapshotV1().VolumeSnapshotContents(),
+		decide: decideContent, mayRelease: shouldRelease, beingCreated: AnnBeingCreated, fresh: s.fresh, polls: s.polls}
 }
 
 func (s *Sidecar) lookup(name string) (*crdv1.VolumeSnapshotContent, error) {
 	return s.vscLister.Get(name)
-}
-
-// record writes what the driver said into vsc's status; it returns vsc
-// when that changes nothing.
-func (s *Sidecar) record(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, info SnapshotInfo) (*crdv1.VolumeSnapshotContent, error) {
-	st := contentStatusFor(vsc, info, s.opts.Clock.Now())
-	if st == nil {
-		return vsc, nil
-	}
-	updated, err := s.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
-		contentStatusPatch(st), metav1.PatchOptions{}, "status")
-	if err != nil {
-		return vsc, fmt.Errorf("updating status of content %s: %w", vsc.Name, err)
-	}
-	s.fresh.Remember(vsc.Name, updated)
-	return updated.DeepCopy(), nil
 }
 
 // csiError marks an error returned by the driver itself, as opposed to
@@ -96,6 +74,13 @@ func (s *Sidecar) create(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) 
 		return info, &csiError{errors.New("CreateSnapshot returned an empty snapshot ID")}
 	}
 	return info, nil
+}
+
+func (s *Sidecar) statusPatch(vsc *crdv1.VolumeSnapshotContent, info SnapshotInfo) []byte {
+	if st := contentStatusFor(vsc, info, s.opts.Clock.Now()); st != nil {
+		return contentStatusPatch(st)
+	}
+	return nil
 }
 
 // poll asks ListSnapshots about a pre-provisioned snapshot.
