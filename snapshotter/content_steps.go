@@ -24,10 +24,9 @@ type content[T any] interface {
 }
 
 // contentSide is what contentSync needs from a sidecar for its kind of
-// content T: the snapshot sidecar's VolumeSnapshotContents, the group
-// sidecar's VolumeGroupSnapshotContents. Each write returns the updated
-// object.
-// I is what the driver says of a snapshot.
+// content T (the snapshot sidecar's VolumeSnapshotContents, the group
+// sidecar's VolumeGroupSnapshotContents), and I, what its driver says of a
+// snapshot. Each write returns the updated object.
 type contentSide[T content[T], I driverAnswer] interface {
 	lookup(name string) (T, error) // from the informer's cache
 	handles(T) bool                // for this sidecar's driver
@@ -136,7 +135,7 @@ func (cs contentSync[T, I]) sync(ctx context.Context, c T) (ctrl.Result, error) 
 // ready says whether the snapshot is ready to use. The being-created
 // annotation is written only when the call failed in a way that may leave
 // a snapshot behind (createFailed), and removed after a final answer.
-func (cs contentSync[T, I]) cut(ctx context.Context, c T, static bool) (next T, ready bool, err error) {
+func (cs contentSync[T, I]) cut(ctx context.Context, c T, static bool) (T, bool, error) {
 	call := cs.side.create
 	if static {
 		call = cs.side.poll

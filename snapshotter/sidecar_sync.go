@@ -146,11 +146,12 @@ func (s *Sidecar) secrets(ctx context.Context, vsc *crdv1.VolumeSnapshotContent)
 	return params.FetchSecret(ctx, s.kube.CoreV1(), &v1.SecretReference{Name: name, Namespace: ns})
 }
 
-// createFailed records a failed create in the content: the being-created
-// annotation while the driver may still be cutting the snapshot, the error
-// in status and an event. It returns err.
-// A poll's errors never come from the driver's create: static changes
-// nothing here.
+// createFailed records a failed create or poll in the content: the
+// being-created annotation while the driver may still be cutting the
+// snapshot, the error in status and an event. It returns err. Unlike the
+// group sidecar's, it treats a failed poll (static) as a failed create: a
+// poll's error never marks the content being created, as only create wraps
+// the driver's errors in csiError.
 func (s *Sidecar) createFailed(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, err error, _ bool) error {
 	var ce *csiError
 	if errors.As(err, &ce) {
