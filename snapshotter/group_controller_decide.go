@@ -128,14 +128,7 @@ func chooseDefaultGroupClass(classes []*groupv1.VolumeGroupSnapshotClass, driver
 			names = append(names, c.Name)
 		}
 	}
-	switch len(names) {
-	case 0:
-		return "", fmt.Errorf("cannot find default group snapshot class for driver %q", driver)
-	case 1:
-		return names[0], nil
-	}
-	slices.Sort(names)
-	return "", fmt.Errorf("%d default snapshot classes were found for driver %q (%v): keep the annotation %s=true on one of them", len(names), driver, names, AnnDefaultGroupClass)
+	return oneDefault(names, driver, "group snapshot class", AnnDefaultGroupClass)
 }
 
 // groupVolumes checks the claims selected by a dynamic group snapshot and
@@ -226,13 +219,8 @@ func groupErrorStatus(vgs *groupv1.VolumeGroupSnapshot, msg string, unready bool
 	if vgs.Status != nil {
 		st = vgs.Status.DeepCopy()
 	}
-	if st.Error != nil && st.Error.Message != nil && *st.Error.Message == msg && (!unready || (st.ReadyToUse != nil && !*st.ReadyToUse)) {
+	if !setError(&st.Error, &st.ReadyToUse, msg, unready, now) {
 		return nil
-	}
-	t := metav1.NewTime(now)
-	st.Error = &crdv1.VolumeSnapshotError{Time: &t, Message: ptr(msg)}
-	if unready || st.ReadyToUse == nil {
-		st.ReadyToUse = ptr(false)
 	}
 	return st
 }
