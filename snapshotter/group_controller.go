@@ -131,7 +131,7 @@ func (c *Controller) watchGroups(rt *ctrl.Runtime) error {
 	g.vgscQueue = rt.Queue(qo("snapshot-controller-groupcontent", "volumegroupsnapshotcontent"), ctrl.ReconcileFunc(c.reconcileGroupContent))
 	c.groups = g
 
-	rt.Watch(vgsInf.Informer(), ctrl.Typed(g.groupChanged, nil, g.groupGone), c.opts.ResyncPeriod)
+	rt.Watch(vgsInf.Informer(), ctrl.Typed(g.groupChanged, nil, c.groupGone), c.opts.ResyncPeriod)
 	rt.Watch(vgscInf.Informer(), ctrl.Typed(g.groupContentChanged, nil, g.groupContentGone), c.opts.ResyncPeriod)
 	// A member that changes or goes may move its group's deletion on.
 	rt.Watch(vsInf.Informer(), ctrl.Updates(g.memberChanged, g.memberGone), 0)
@@ -144,10 +144,18 @@ func (c *Controller) watchGroups(rt *ctrl.Runtime) error {
 
 func (g *groupPart) groupChanged(vgs *groupv1.VolumeGroupSnapshot) { g.vgsQueue.Add(groupKey(vgs)) }
 
-func (g *groupPart) groupGone(vgs *groupv1.VolumeGroupSnapshot) {
+// groupGone also queues the group's members: a deleted member waits for
+// its group to be gone (memberDeletion), and would otherwise wait out its
+// retry backoff, up to RetryIntervalMax, before it is looked at again.
+func (c *Controller) groupGone(vgs *groupv1.VolumeGroupSnapshot) {
+	g := c.groups
 	g.freshVGS.Forget(groupKey(vgs))
 	g.vgsQueue.Add(groupKey(vgs))
 	g.vgscQueue.Add(groupContentNameOf(vgs))
+	members, _ := c.membersOf(vgs) // fails only for an index never registered
+	for _, vs := range members {
+		c.enqueueSnapshot(vs)
+	}
 }
 
 func (g *groupPart) groupContentChanged(vgsc *groupv1.VolumeGroupSnapshotContent) {
