@@ -48,6 +48,25 @@
 //     the API server (403, 404, 409, 429 with Retry-After, 500, 503, or
 //     none until a timeout) (TestAPIErrorOnEveryVerb, apierrors_test.go).
 //     No controller crashes or wedges; every object reaches its state.
+//   - group: a VolumeGroupSnapshot of three labelled claims through its
+//     life with our snapshot controller and sidecar
+//     (TestGroupSnapshotEndToEnd, groupsnapshot_test.go). Under Delete the
+//     group turns ready with three member snapshots and contents as
+//     upstream makes them (owner reference, status.volumeGroupSnapshotName,
+//     the in-group finalizer, both-way binding to one backend group), a
+//     claim restored from a member binds, a member deleted on its own is
+//     held (SnapshotDeletePending) while its group exists, and deleting the
+//     group removes group, content, members, member contents and the
+//     backend group and snapshots. Under Retain the contents and the
+//     backend stay, unheld. Deleting the namespace of a ready group ends
+//     with the namespace gone and the backend empty.
+//   - swap also covers volume group snapshots upstream's controller and
+//     sidecar left fresh, being cut, created but not ready, ready with
+//     members, and half-deleted, with upstream's finalizers and
+//     annotations (TestSwapFromUpstreamGroups, swap_group_test.go): ours
+//     finish each (ready with the one backend group upstream cut and the
+//     members upstream named, or gone), and deleting them all empties the
+//     backend.
 //   - load: CSIKIT_LOAD_N claims (default 5000) provisioned, resized and
 //     snapshotted by every controller in one process on one shared cache
 //     and one Lease, while the leader is cancelled twice (once during
@@ -60,7 +79,8 @@
 // volume handles of the PVs of that driver, its snapshots exactly the
 // snapshot handles of the VolumeSnapshotContents of that driver, and no
 // claim, PV, VolumeSnapshot or VolumeSnapshotContent is left deleted but
-// held by a finalizer once its controller had time to act. Cases (but the
+// held by a finalizer once its controller had time to act; the group
+// cases check the same of VolumeGroupSnapshots and their contents. Cases (but the
 // load case) then delete their claims and wait until the backend is empty,
 // which proves that no finalizer is stuck and no volume leaked.
 //

@@ -1,6 +1,7 @@
 package leaderelection
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -73,21 +74,11 @@ const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccou
 
 // WithDefaults returns o with every zero field filled.
 func (o Options) WithDefaults() Options {
-	if o.LeaseDuration == 0 {
-		o.LeaseDuration = DefaultLeaseDuration
-	}
-	if o.RenewDeadline == 0 {
-		o.RenewDeadline = DefaultRenewDeadline
-	}
-	if o.RetryPeriod == 0 {
-		o.RetryPeriod = DefaultRetryPeriod
-	}
-	if o.HealthTimeout == 0 {
-		o.HealthTimeout = DefaultHealthTimeout
-	}
-	if o.ReleaseTimeout == 0 {
-		o.ReleaseTimeout = DefaultReleaseTimeout
-	}
+	o.LeaseDuration = cmp.Or(o.LeaseDuration, DefaultLeaseDuration)
+	o.RenewDeadline = cmp.Or(o.RenewDeadline, DefaultRenewDeadline)
+	o.RetryPeriod = cmp.Or(o.RetryPeriod, DefaultRetryPeriod)
+	o.HealthTimeout = cmp.Or(o.HealthTimeout, DefaultHealthTimeout)
+	o.ReleaseTimeout = cmp.Or(o.ReleaseTimeout, DefaultReleaseTimeout)
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}

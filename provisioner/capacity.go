@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -32,26 +35,40 @@ const (
 // capacityController publishes one CSIStorageCapacity per topology segment
 // and StorageClass of the driver. Every trigger (poll tick, Node, CSINode
 // or class change, provision, delete) coalesces into one full pass, which
-// asks the driver for each capacity and writes only what changed.
+// asks the driver for each capacity, CapacityOptions.Workers at a time,
+// and writes only what changed. One pass runs at a time.
 type capacityController struct {
 	p       *Provisioner
 	opts    CapacityOptions
+	client  kubernetes.Interface // CapacityOptions.Client, else the provisioner's
 	factory informers.SharedInformerFactory
 	objects storagelisters.CSIStorageCapacityLister
 	synced  cache.InformerSynced
 	trigger chan struct{}
 
+	// The informer lags behind this process's own writes; without these
+	// a pass right after another would create a second object for an
+	// item, or write to one it deleted. Items of one pass run in
+	// parallel, hence the lock.
+	mu   sync.Mutex
+	mine map[string]*storagev1.CSIStorageCapacity // written here, by name, until the informer has them
+	gone map[string]bool                          // deleted here, by name, until the informer drops them
+
 	goal, current, obsolete prometheus.Gauge
 }
 
 func newCapacityController(p *Provisioner) (*capacityController, error) {
-	c := &capacityController{p: p, opts: *p.opts.Capacity, trigger: make(chan struct{}, 1),
+	c := &capacityController{p: p, opts: *p.opts.Capacity, client: p.opts.Capacity.Client, trigger: make(chan struct{}, 1),
+		mine: map[string]*storagev1.CSIStorageCapacity{}, gone: map[string]bool{},
 		goal: prometheus.NewGauge(prometheus.GaugeOpts{Name: "csistoragecapacities_desired_goal",
 			Help: "Number of CSIStorageCapacity objects that are supposed to be managed automatically."}),
 		current: prometheus.NewGauge(prometheus.GaugeOpts{Name: "csistoragecapacities_desired_current",
 			Help: "Number of CSIStorageCapacity objects that exist and are supposed to be managed automatically."}),
 		obsolete: prometheus.NewGauge(prometheus.GaugeOpts{Name: "csistoragecapacities_obsolete",
 			Help: "Number of CSIStorageCapacity objects that exist and will be deleted automatically."}),
+	}
+	if c.client == nil {
+		c.client = p.kube
 	}
 	if p.opts.Registerer != nil {
 		var err error
@@ -69,7 +86,7 @@ func newCapacityController(p *Provisioner) (*capacityController, error) {
 func (c *capacityController) watch(rt *ctrl.Runtime) {
 	p := c.p
 	sel := labels.Set{labelDriverName: p.name, labelManagedBy: p.managedBy()}.String()
-	c.factory = informers.NewSharedInformerFactoryWithOptions(p.kube, max(p.opts.ResyncPeriod, 0),
+	c.factory = informers.NewSharedInformerFactoryWithOptions(c.client, max(p.opts.ResyncPeriod, 0),
 		informers.WithNamespace(c.opts.Namespace), informers.WithTransform(stripForCache),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
 	inf := c.factory.Storage().V1().CSIStorageCapacities()
@@ -82,21 +99,34 @@ func (c *capacityController) watch(rt *ctrl.Runtime) {
 	// The informer is this Run's own, started and shut down by c.run:
 	// its handler goes with it (rt.Watch would wait for its sync before
 	// c.run could start it).
-	_, _ = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(any) { c.poke() }})
+	_, _ = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(o any) {
+		if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+			o = t.Obj
+		}
+		if obj, ok := o.(*storagev1.CSIStorageCapacity); ok {
+			c.forget(obj.Name)
+		}
+		c.poke()
+	}})
 	kube, resync := rt.Cache().Kube, p.opts.ResyncPeriod
-	rt.Watch(kube.Core().V1().Nodes().Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { c.poke() },
-		UpdateFunc: func(o, n any) {
-			if a, ok := o.(*v1.Node); ok {
-				if b, ok := n.(*v1.Node); ok && labels.Equals(a.Labels, b.Labels) {
-					return
+	// A node deployment publishes its own node's segment only, read from
+	// NodeGetInfo into static listers by setupNode (upstream: a fixed
+	// topology): it watches no Node and no CSINode.
+	if p.opts.NodeDeployment == nil {
+		rt.Watch(kube.Core().V1().Nodes().Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc: func(any) { c.poke() },
+			UpdateFunc: func(o, n any) {
+				if a, ok := o.(*v1.Node); ok {
+					if b, ok := n.(*v1.Node); ok && labels.Equals(a.Labels, b.Labels) {
+						return
+					}
 				}
-			}
-			c.poke()
-		},
-		DeleteFunc: func(any) { c.poke() },
-	}, resync)
-	rt.Watch(kube.Storage().V1().CSINodes().Informer(), poke, resync)
+				c.poke()
+			},
+			DeleteFunc: func(any) { c.poke() },
+		}, resync)
+		rt.Watch(kube.Storage().V1().CSINodes().Informer(), poke, resync)
+	}
 	rt.Watch(kube.Storage().V1().StorageClasses().Informer(), poke, resync)
 }
 
@@ -211,10 +241,11 @@ func (c *capacityController) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	existing, err := c.objects.CSIStorageCapacities(c.opts.Namespace).List(everything())
+	cached, err := c.objects.CSIStorageCapacities(c.opts.Namespace).List(everything())
 	if err != nil {
 		return err
 	}
+	existing := c.merge(cached)
 	byKey := map[string]*storagev1.CSIStorageCapacity{}
 	var stale []*storagev1.CSIStorageCapacity
 	dups := 0
@@ -228,12 +259,8 @@ func (c *capacityController) sync(ctx context.Context) error {
 		byKey[k] = o
 	}
 	want := map[string]bool{}
-	var firstErr error
 	for _, it := range items {
 		want[it.key()] = true
-		if err := c.syncItem(ctx, it, byKey[it.key()]); err != nil && firstErr == nil {
-			firstErr = err
-		}
 	}
 	for k, o := range byKey {
 		if !want[k] {
@@ -243,13 +270,26 @@ func (c *capacityController) sync(ctx context.Context) error {
 	c.goal.Set(float64(len(items)))
 	c.current.Set(float64(len(byKey) - (len(stale) - dups)))
 	c.obsolete.Set(float64(len(stale)))
-	for _, o := range stale {
-		err := c.p.kube.StorageV1().CSIStorageCapacities(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) && firstErr == nil {
-			firstErr = err
-		}
+	// Up to Workers items at once (upstream --capacity-threads): each is a
+	// GetCapacity and at most one write. The pass returns when all are
+	// done, so passes never overlap.
+	var g errgroup.Group
+	g.SetLimit(c.opts.Workers)
+	for _, it := range items {
+		obj := byKey[it.key()]
+		g.Go(func() error { return c.syncItem(ctx, it, obj) })
 	}
-	return firstErr
+	for _, o := range stale {
+		g.Go(func() error {
+			err := c.client.StorageV1().CSIStorageCapacities(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+			if err == nil || apierrors.IsNotFound(err) {
+				c.deleted(o.Name)
+				return nil
+			}
+			return err
+		})
+	}
+	return g.Wait()
 }
 
 func objectKey(o *storagev1.CSIStorageCapacity) string {
@@ -293,7 +333,10 @@ func (c *capacityController) syncItem(ctx context.Context, it capacityItem, obj 
 		if c.opts.Owner != nil {
 			o.OwnerReferences = []metav1.OwnerReference{*c.opts.Owner}
 		}
-		_, err := c.p.kube.StorageV1().CSIStorageCapacities(c.opts.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		created, err := c.client.StorageV1().CSIStorageCapacities(c.opts.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		if err == nil {
+			c.remember(created)
+		}
 		return err
 	}
 	sameMax := (obj.MaximumVolumeSize == nil) == (maxSize == nil) && (maxSize == nil || obj.MaximumVolumeSize.Cmp(*maxSize) == 0)
@@ -306,8 +349,71 @@ func (c *capacityController) syncItem(ctx context.Context, it capacityItem, obj 
 	if !ownerOK {
 		o.OwnerReferences = append(o.OwnerReferences, *c.opts.Owner)
 	}
-	_, err = c.p.kube.StorageV1().CSIStorageCapacities(o.Namespace).Update(ctx, o, metav1.UpdateOptions{})
+	updated, err := c.client.StorageV1().CSIStorageCapacities(o.Namespace).Update(ctx, o, metav1.UpdateOptions{})
+	switch {
+	case err == nil:
+		c.remember(updated)
+	case apierrors.IsNotFound(err):
+		c.forget(o.Name) // deleted meanwhile: the retry creates it again
+	}
 	return err
+}
+
+// merge overlays the cached objects with this process's own writes the
+// informer has not shown yet: a remembered object wins while its resource
+// version is newer, a deleted one is left out until the cache drops it.
+func (c *capacityController) merge(cached []*storagev1.CSIStorageCapacity) []*storagev1.CSIStorageCapacity {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := make(map[string]bool, len(cached))
+	out := make([]*storagev1.CSIStorageCapacity, 0, len(cached)+len(c.mine))
+	for _, o := range cached {
+		seen[o.Name] = true
+		if c.gone[o.Name] {
+			continue
+		}
+		if m, ok := c.mine[o.Name]; ok {
+			if ctrl.Newer(m.ResourceVersion, o.ResourceVersion) {
+				o = m
+			} else {
+				delete(c.mine, o.Name)
+			}
+		}
+		out = append(out, o)
+	}
+	for name := range c.gone {
+		if !seen[name] {
+			delete(c.gone, name)
+		}
+	}
+	for name, m := range c.mine {
+		if !seen[name] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (c *capacityController) remember(o *storagev1.CSIStorageCapacity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mine[o.Name] = o
+}
+
+// deleted records this process's delete of the object name.
+func (c *capacityController) deleted(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.mine, name)
+	c.gone[name] = true
+}
+
+// forget drops what is remembered of name: the informer saw it deleted.
+func (c *capacityController) forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.mine, name)
+	delete(c.gone, name)
 }
 
 func hasOwner(o *storagev1.CSIStorageCapacity, owner *metav1.OwnerReference) bool {

@@ -32,7 +32,9 @@
 //   - PVs with reclaim policy Delete carry the deletion finalizer; once
 //     Released the volume is deleted (DeleteVolume), then the PV.
 //   - With Options.Capacity, CSIStorageCapacity objects per topology segment
-//     and class are kept current for the scheduler.
+//     and class are kept current for the scheduler, CapacityOptions.Workers
+//     GetCapacity calls at a time, through CapacityOptions.Client when set;
+//     a node deployment publishes its own node's segment only.
 //
 // # Guarantees
 //

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
@@ -168,7 +169,14 @@ type CapacityOptions struct {
 	PollInterval time.Duration
 	// ForImmediateBinding also publishes for Immediate classes.
 	ForImmediateBinding bool
-	// Workers updating objects; default 1.
+	// Client, when set, reads and writes the CSIStorageCapacity objects,
+	// so that they spend a request budget of their own instead of the
+	// claims' (upstream: a client with --kube-api-capacity-qps and
+	// --kube-api-capacity-burst); nil uses the provisioner's client.
+	Client kubernetes.Interface
+	// Workers is how many (segment, class) pairs of one refresh pass are
+	// handled at once, each a GetCapacity call and at most one write
+	// (upstream --capacity-threads); default 1. Passes never overlap.
 	Workers int
 }
 
@@ -276,6 +284,9 @@ func (o Options) Validate() error {
 		}
 		if c.PollInterval < 0 {
 			errs = append(errs, fmt.Errorf("Capacity.PollInterval %v: must be positive", c.PollInterval))
+		}
+		if c.Workers < 0 {
+			errs = append(errs, fmt.Errorf("Capacity.Workers %d: must be positive", c.Workers))
 		}
 	}
 	return errors.Join(errs...)

@@ -26,11 +26,15 @@ func TestOptionsDefaultsAndValidation(t *testing.T) {
 	kube := fake.NewClientset()
 	noSnap := sharedcache.New(kube, nil)
 	defer noSnap.Shutdown()
-	err := Options{Cache: noSnap, SnapshotClient: snapfake.NewSimpleClientset(), Workers: -1, CloneProtectionWorkers: -2, Timeout: time.Second, IntentDelay: 2 * time.Second}.withDefaults().Validate()
-	for _, want := range []string{"Cache:", "Workers -1", "CloneProtectionWorkers -2", "IntentDelay 2s"} {
+	err := Options{Cache: noSnap, SnapshotClient: snapfake.NewSimpleClientset(), Workers: -1, CloneProtectionWorkers: -2, Timeout: time.Second, IntentDelay: 2 * time.Second,
+		Capacity: &CapacityOptions{Namespace: "ns", Workers: -2}}.withDefaults().Validate()
+	for _, want := range []string{"Cache:", "Workers -1", "CloneProtectionWorkers -2", "IntentDelay 2s", "Capacity.Workers -2"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v; want every bad field reported, %q among them", err, want)
 		}
+	}
+	if c := (Options{Capacity: &CapacityOptions{Namespace: "ns"}}).withDefaults().Capacity; c.Workers != 1 || c.PollInterval != DefaultCapacityPollInterval {
+		t.Errorf("Capacity defaults: Workers %d, PollInterval %v; want 1 (upstream --capacity-threads), %v", c.Workers, c.PollInterval, DefaultCapacityPollInterval)
 	}
 	withSnap := sharedcache.New(kube, snapfake.NewSimpleClientset())
 	defer withSnap.Shutdown()

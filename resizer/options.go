@@ -1,6 +1,7 @@
 package resizer
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -103,21 +104,11 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Workers == 0 {
-		o.Workers = DefaultWorkers
-	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.RetryIntervalStart == 0 {
-		o.RetryIntervalStart = DefaultRetryIntervalStart
-	}
-	if o.RetryIntervalMax == 0 {
-		o.RetryIntervalMax = DefaultRetryIntervalMax
-	}
-	if o.ResyncPeriod == 0 {
-		o.ResyncPeriod = DefaultResyncPeriod
-	}
+	o.Workers = cmp.Or(o.Workers, DefaultWorkers)
+	o.Timeout = cmp.Or(o.Timeout, DefaultTimeout)
+	o.RetryIntervalStart = cmp.Or(o.RetryIntervalStart, DefaultRetryIntervalStart)
+	o.RetryIntervalMax = cmp.Or(o.RetryIntervalMax, DefaultRetryIntervalMax)
+	o.ResyncPeriod = cmp.Or(o.ResyncPeriod, DefaultResyncPeriod)
 	if o.ResyncPeriod < 0 {
 		o.ResyncPeriod = 0
 	}

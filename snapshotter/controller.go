@@ -18,7 +18,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/internal/ctrl"
-	"github.com/csi-kit/sidecars/internal/kube"
 )
 
 // Controller is the common snapshot controller: it binds VolumeSnapshots
@@ -138,37 +137,16 @@ func (c *Controller) wire(rt *ctrl.Runtime) {
 		c.nodeLister = sc.Kube.Core().V1().Nodes().Lister()
 	}
 	// classes, PVs and nodes are read from their listers only
-	rt.Watch(vsInf.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueueSnapshot,
-		UpdateFunc: func(_, obj any) { c.enqueueSnapshot(obj) },
-		DeleteFunc: c.snapshotGone,
-	}, c.opts.ResyncPeriod)
-	rt.Watch(vscInf.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.contentChanged,
-		UpdateFunc: func(_, obj any) { c.contentChanged(obj) },
-		DeleteFunc: c.contentDeleted,
-	}, c.opts.ResyncPeriod)
-	rt.Watch(pvcInf.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.pvcChanged,
-		UpdateFunc: func(_, obj any) { c.pvcChanged(obj) },
-		DeleteFunc: c.pvcChanged,
-	}, c.opts.ResyncPeriod)
+	rt.Watch(vsInf.Informer(), ctrl.Typed(c.enqueueSnapshot, nil, c.snapshotGone), c.opts.ResyncPeriod)
+	rt.Watch(vscInf.Informer(), ctrl.Typed(c.contentChanged, nil, c.contentDeleted), c.opts.ResyncPeriod)
+	rt.Watch(pvcInf.Informer(), ctrl.Typed(c.pvcChanged, nil, c.pvcChanged), c.opts.ResyncPeriod)
 }
 
-func (c *Controller) enqueueSnapshot(obj any) {
-	if vs, ok := obj.(*crdv1.VolumeSnapshot); ok {
-		c.vsQueue.Add(vs.Namespace + "/" + vs.Name)
-	}
-}
+func (c *Controller) enqueueSnapshot(vs *crdv1.VolumeSnapshot) { c.vsQueue.Add(key(vs)) }
 
 // snapshotGone ends the snapshot's metrics, forgets it and lets its content
 // see that it is gone.
-func (c *Controller) snapshotGone(obj any) {
-	obj = kube.Unwrap(obj)
-	vs, ok := obj.(*crdv1.VolumeSnapshot)
-	if !ok {
-		return
-	}
+func (c *Controller) snapshotGone(vs *crdv1.VolumeSnapshot) {
 	c.metrics.gone(vs.UID, c.opts.Clock.Now())
 	c.freshVS.Forget(vs.Namespace + "/" + vs.Name)
 	if name := contentNameOf(vs); name != "" {
@@ -180,24 +158,16 @@ func (c *Controller) snapshotGone(obj any) {
 	}
 }
 
-func (c *Controller) contentChanged(obj any) {
-	obj = kube.Unwrap(obj)
-	vsc, ok := obj.(*crdv1.VolumeSnapshotContent)
-	if !ok {
-		return
-	}
+func (c *Controller) contentChanged(vsc *crdv1.VolumeSnapshotContent) {
 	c.vscQueue.Add(vsc.Name)
 	if ref := vsc.Spec.VolumeSnapshotRef; ref.Name != "" && ref.Namespace != "" {
 		c.vsQueue.Add(ref.Namespace + "/" + ref.Name)
 	}
 }
 
-func (c *Controller) contentDeleted(obj any) {
-	obj = kube.Unwrap(obj)
-	if vsc, ok := obj.(*crdv1.VolumeSnapshotContent); ok {
-		c.freshVSC.Forget(vsc.Name)
-		c.contentChanged(vsc)
-	}
+func (c *Controller) contentDeleted(vsc *crdv1.VolumeSnapshotContent) {
+	c.freshVSC.Forget(vsc.Name)
+	c.contentChanged(vsc)
 }
 
 // pvcChanged wakes the snapshots a PVC matters to: those cut from it
@@ -206,15 +176,12 @@ func (c *Controller) contentDeleted(obj any) {
 // PVC holding the pvc-as-source finalizer is re-checked on its own: no
 // snapshot may need it (a user can write the finalizer), and it must not
 // hang then.
-func (c *Controller) pvcChanged(obj any) {
-	obj = kube.Unwrap(obj)
-	pvc, ok := obj.(*v1.PersistentVolumeClaim)
-	if !ok {
-		return
-	}
+func (c *Controller) pvcChanged(pvc *v1.PersistentVolumeClaim) {
 	items, _ := c.vsIndex.ByIndex(indexBySource, pvc.Namespace+"/"+pvc.Name)
 	for _, it := range items {
-		c.enqueueSnapshot(it)
+		if vs, ok := it.(*crdv1.VolumeSnapshot); ok {
+			c.enqueueSnapshot(vs)
+		}
 	}
 	if pvc.DeletionTimestamp != nil && slices.Contains(pvc.Finalizers, FinalizerPVCAsSource) {
 		c.vsQueue.Add(pvcKeyPrefix + pvc.Namespace + "/" + pvc.Name)

@@ -10,19 +10,22 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// contentAction is the next step the sidecar takes for a content.
+// contentAction is the next step a sidecar takes for a content, or for a
+// group content.
 type contentAction int
 
 const (
 	actNone contentAction = iota
-	// actCreate calls CreateSnapshot: the first time, to poll readiness of
-	// a dynamic snapshot (the call is idempotent), to get a final answer
-	// while "being created", or to learn the handle of a content being
-	// released that never got one.
+	// actCreate calls CreateSnapshot (CreateVolumeGroupSnapshot): the first
+	// time, to poll readiness of a dynamic snapshot (the call is idempotent
+	// by name), to get a final answer while "being created", or to learn
+	// the handle of a content being released that never got one.
 	actCreate
-	// actPoll asks ListSnapshots about a pre-provisioned snapshot.
+	// actPoll asks ListSnapshots (GetVolumeGroupSnapshot) about a
+	// pre-provisioned snapshot.
 	actPoll
-	// actDelete calls DeleteSnapshot, then releases the content.
+	// actDelete calls DeleteSnapshot (DeleteVolumeGroupSnapshot, then
+	// clears the status), then releases the content.
 	actDelete
 	// actRelease removes the content finalizer without a CSI call.
 	actRelease
@@ -34,53 +37,86 @@ func (a contentAction) String() string {
 	return [...]string{"none", "create", "poll", "delete", "release", "clear-being-created"}[a]
 }
 
+// contentFacts is what the content decision looks at; decideContent and
+// decideGroupContent read them off their kind of content.
+type contentFacts struct {
+	deleted   bool // has a deletion timestamp
+	finalizer bool // still holds the sidecar's finalizer
+	dynamic   bool // cut from volumes, not pre-provisioned
+	bound     bool // its snapshot reference has a UID
+	member    bool // a group member: the group sidecar cuts and deletes it
+	// creatable: a deleted content may still be created, to get a final
+	// answer or to learn its handle.
+	creatable    bool
+	beingCreated bool // the being-created annotation says yes
+	leftover     bool // the being-created annotation is there at all
+	release      bool // deleted, and may let go of its backend snapshot
+	retain       bool // deletion policy Retain
+	handle       bool // a backend snapshot to delete: its handle is known
+	gone         bool // the backend snapshot was deleted already
+	ready        bool // ready to use, with a handle in the status
+	static       bool // pre-provisioned, with a source to ask about
+}
+
+// decide picks the sidecar's next step for a content with facts f.
+func decide(f contentFacts) contentAction {
+	if f.deleted {
+		switch {
+		case !f.finalizer:
+			return actNone
+		case f.creatable && f.beingCreated:
+			return actCreate // get a final answer before anything is released
+		case !f.release:
+			return actNone
+		case f.retain || f.member:
+			return actRelease
+		case f.handle:
+			return actDelete
+		case f.creatable && !f.gone:
+			return actCreate
+		}
+		return actRelease
+	}
+	switch {
+	case f.member:
+		return actNone
+	case f.ready && f.leftover:
+		return actClearBeingCreated
+	case f.ready:
+		return actNone
+	case f.dynamic && !f.bound:
+		return actNone // not bound yet
+	case f.dynamic:
+		return actCreate
+	case !f.static:
+		return actNone // no source: not ours to handle
+	}
+	return actPoll
+}
+
 // decideContent picks the sidecar's next step for vsc.
 func decideContent(vsc *crdv1.VolumeSnapshotContent) contentAction {
 	dynamic := vsc.Spec.Source.VolumeHandle != nil && *vsc.Spec.Source.VolumeHandle != ""
 	member := vsc.Annotations[AnnGroupSnapshotHandle] != "" ||
 		(vsc.Status != nil && vsc.Status.VolumeGroupSnapshotHandle != nil && *vsc.Status.VolumeGroupSnapshotHandle != "")
 	handle := statusHandle(vsc)
-	if vsc.DeletionTimestamp != nil {
-		if !hasFinalizer(vsc.Finalizers, FinalizerContentBound) {
-			return actNone
-		}
-		if dynamic && vsc.Annotations[AnnBeingCreated] == annYes && !member {
-			return actCreate // get a final answer before anything is released
-		}
-		if !shouldRelease(vsc) {
-			return actNone
-		}
-		if vsc.Spec.DeletionPolicy != crdv1.VolumeSnapshotContentDelete || member {
-			return actRelease
-		}
-		if handle == "" && vsc.Spec.Source.SnapshotHandle != nil {
-			handle = *vsc.Spec.Source.SnapshotHandle
-		}
-		switch {
-		case handle != "":
-			return actDelete
-		case dynamic:
-			return actCreate
-		}
-		return actRelease
+	_, leftover := vsc.Annotations[AnnBeingCreated]
+	f := contentFacts{
+		deleted:      vsc.DeletionTimestamp != nil,
+		finalizer:    hasFinalizer(vsc.Finalizers, FinalizerContentBound),
+		dynamic:      dynamic,
+		bound:        vsc.Spec.VolumeSnapshotRef.UID != "",
+		member:       member,
+		creatable:    dynamic && !member,
+		beingCreated: vsc.Annotations[AnnBeingCreated] == annYes,
+		leftover:     leftover,
+		release:      vsc.DeletionTimestamp != nil && shouldRelease(vsc),
+		retain:       vsc.Spec.DeletionPolicy != crdv1.VolumeSnapshotContentDelete,
+		handle:       handle != "" || vsc.Spec.Source.SnapshotHandle != nil && *vsc.Spec.Source.SnapshotHandle != "",
+		ready:        vsc.Status != nil && vsc.Status.ReadyToUse != nil && *vsc.Status.ReadyToUse && handle != "",
+		static:       true,
 	}
-	if member {
-		return actNone
-	}
-	ready := vsc.Status != nil && vsc.Status.ReadyToUse != nil && *vsc.Status.ReadyToUse
-	if ready && handle != "" {
-		if _, ok := vsc.Annotations[AnnBeingCreated]; ok {
-			return actClearBeingCreated
-		}
-		return actNone
-	}
-	if dynamic {
-		if vsc.Spec.VolumeSnapshotRef.UID == "" {
-			return actNone // not bound yet
-		}
-		return actCreate
-	}
-	return actPoll
+	return decide(f)
 }
 
 // shouldRelease reports whether a deleted content may let go of its

@@ -119,14 +119,21 @@ func chooseDefaultClass(classes []*crdv1.VolumeSnapshotClass, driver string) (st
 			names = append(names, c.Name)
 		}
 	}
+	return oneDefault(names, driver, "snapshot class", AnnDefaultClass)
+}
+
+// oneDefault returns the one name in names, the default classes of driver
+// found; none or several is an error, which names the kind of class and
+// the annotation ann that marks a default.
+func oneDefault(names []string, driver, kind, ann string) (string, error) {
 	switch len(names) {
 	case 0:
-		return "", fmt.Errorf("cannot find default snapshot class for driver %q", driver)
+		return "", fmt.Errorf("cannot find default %s for driver %q", kind, driver)
 	case 1:
 		return names[0], nil
 	}
 	slices.Sort(names)
-	return "", fmt.Errorf("%d default snapshot classes were found for driver %q (%v): keep the annotation %s=true on one of them", len(names), driver, names, AnnDefaultClass)
+	return "", fmt.Errorf("%d default snapshot classes were found for driver %q (%v): keep the annotation %s=true on one of them", len(names), driver, names, ann)
 }
 
 // checkSourceVolume validates the PVC and PV a dynamic snapshot is cut
@@ -231,15 +238,26 @@ func errorStatus(vs *crdv1.VolumeSnapshot, msg string, unready bool, now time.Ti
 	if vs.Status != nil {
 		st = vs.Status.DeepCopy()
 	}
-	if st.Error != nil && st.Error.Message != nil && *st.Error.Message == msg && (!unready || (st.ReadyToUse != nil && !*st.ReadyToUse)) {
+	if !setError(&st.Error, &st.ReadyToUse, msg, unready, now) {
 		return nil
 	}
-	t := metav1.NewTime(now)
-	st.Error = &crdv1.VolumeSnapshotError{Time: &t, Message: ptr(msg)}
-	if unready || st.ReadyToUse == nil {
-		st.ReadyToUse = ptr(false)
-	}
 	return st
+}
+
+// setError sets the error of a status (*errp) to msg at now, and its
+// readyToUse (*ready) to false when unready or unset. It changes nothing
+// and returns false when msg is there already (and, when unready, so is
+// readyToUse false).
+func setError(errp **crdv1.VolumeSnapshotError, ready **bool, msg string, unready bool, now time.Time) bool {
+	if e := *errp; e != nil && e.Message != nil && *e.Message == msg && (!unready || (*ready != nil && !**ready)) {
+		return false
+	}
+	t := metav1.NewTime(now)
+	*errp = &crdv1.VolumeSnapshotError{Time: &t, Message: ptr(msg)}
+	if unready || *ready == nil {
+		*ready = ptr(false)
+	}
+	return true
 }
 
 // holdsPVC reports whether a snapshot still needs its source PVC: it is a

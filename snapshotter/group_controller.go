@@ -19,7 +19,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/internal/ctrl"
-	"github.com/csi-kit/sidecars/internal/kube"
 )
 
 // groupPart is the volume group snapshot half of the common controller:
@@ -132,96 +131,60 @@ func (c *Controller) watchGroups(rt *ctrl.Runtime) error {
 	g.vgscQueue = rt.Queue(qo("snapshot-controller-groupcontent", "volumegroupsnapshotcontent"), ctrl.ReconcileFunc(c.reconcileGroupContent))
 	c.groups = g
 
-	rt.Watch(vgsInf.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc:    g.groupChanged,
-		UpdateFunc: func(_, obj any) { g.groupChanged(obj) },
-		DeleteFunc: g.groupGone,
-	}, c.opts.ResyncPeriod)
-	rt.Watch(vgscInf.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc:    g.groupContentChanged,
-		UpdateFunc: func(_, obj any) { g.groupContentChanged(obj) },
-		DeleteFunc: g.groupContentGone,
-	}, c.opts.ResyncPeriod)
+	rt.Watch(vgsInf.Informer(), ctrl.Typed(g.groupChanged, nil, c.groupGone), c.opts.ResyncPeriod)
+	rt.Watch(vgscInf.Informer(), ctrl.Typed(g.groupContentChanged, nil, g.groupContentGone), c.opts.ResyncPeriod)
 	// A member that changes or goes may move its group's deletion on.
-	rt.Watch(vsInf.Informer(), cache.ResourceEventHandlerFuncs{
-		UpdateFunc: func(_, obj any) { g.memberChanged(obj) },
-		DeleteFunc: g.memberGone,
-	}, 0)
-	rt.Watch(sc.Snapshot.Snapshot().V1().VolumeSnapshotContents().Informer(), cache.ResourceEventHandlerFuncs{
-		DeleteFunc: g.memberContentGone,
-	}, 0)
+	rt.Watch(vsInf.Informer(), ctrl.Updates(g.memberChanged, g.memberGone), 0)
+	rt.Watch(sc.Snapshot.Snapshot().V1().VolumeSnapshotContents().Informer(), ctrl.Typed(nil, nil, g.memberContentGone), 0)
 	// A restore from a member that ends may unblock its group's deletion.
-	rt.Watch(pvcInf.Informer(), cache.ResourceEventHandlerFuncs{
-		UpdateFunc: func(_, obj any) { c.restoreChanged(obj) },
-		DeleteFunc: c.restoreChanged,
-	}, 0)
+	rt.Watch(pvcInf.Informer(), ctrl.Updates(c.restoreChanged, c.restoreChanged), 0)
 	_ = classInf.Informer() // read from the lister only
 	return nil
 }
 
-func (g *groupPart) groupChanged(obj any) {
-	if vgs, ok := kube.Unwrap(obj).(*groupv1.VolumeGroupSnapshot); ok {
-		g.vgsQueue.Add(groupKey(vgs))
-	}
-}
+func (g *groupPart) groupChanged(vgs *groupv1.VolumeGroupSnapshot) { g.vgsQueue.Add(groupKey(vgs)) }
 
-func (g *groupPart) groupGone(obj any) {
-	vgs, ok := kube.Unwrap(obj).(*groupv1.VolumeGroupSnapshot)
-	if !ok {
-		return
-	}
+// groupGone also queues the group's members: a deleted member waits for
+// its group to be gone (memberDeletion), and would otherwise wait out its
+// retry backoff, up to RetryIntervalMax, before it is looked at again.
+func (c *Controller) groupGone(vgs *groupv1.VolumeGroupSnapshot) {
+	g := c.groups
 	g.freshVGS.Forget(groupKey(vgs))
 	g.vgsQueue.Add(groupKey(vgs))
 	g.vgscQueue.Add(groupContentNameOf(vgs))
+	members, _ := c.membersOf(vgs) // fails only for an index never registered
+	for _, vs := range members {
+		c.enqueueSnapshot(vs)
+	}
 }
 
-func (g *groupPart) groupContentChanged(obj any) {
-	vgsc, ok := kube.Unwrap(obj).(*groupv1.VolumeGroupSnapshotContent)
-	if !ok {
-		return
-	}
+func (g *groupPart) groupContentChanged(vgsc *groupv1.VolumeGroupSnapshotContent) {
 	g.vgscQueue.Add(vgsc.Name)
 	if ref := vgsc.Spec.VolumeGroupSnapshotRef; ref.Name != "" && ref.Namespace != "" {
 		g.vgsQueue.Add(ref.Namespace + "/" + ref.Name)
 	}
 }
 
-func (g *groupPart) groupContentGone(obj any) {
-	if vgsc, ok := kube.Unwrap(obj).(*groupv1.VolumeGroupSnapshotContent); ok {
-		g.freshVGSC.Forget(vgsc.Name)
-		g.groupContentChanged(vgsc)
-	}
+func (g *groupPart) groupContentGone(vgsc *groupv1.VolumeGroupSnapshotContent) {
+	g.freshVGSC.Forget(vgsc.Name)
+	g.groupContentChanged(vgsc)
 }
 
-func (g *groupPart) memberChanged(obj any) {
-	vs, ok := kube.Unwrap(obj).(*crdv1.VolumeSnapshot)
-	if !ok {
-		return
-	}
+func (g *groupPart) memberChanged(vs *crdv1.VolumeSnapshot) {
 	if name, _, ok := groupOf(vs); ok {
 		g.vgsQueue.Add(vs.Namespace + "/" + name)
 	}
 }
 
-func (g *groupPart) memberGone(obj any) {
-	if vs, ok := kube.Unwrap(obj).(*crdv1.VolumeSnapshot); ok {
-		g.freshVS.Forget(key(vs))
-		g.memberChanged(vs)
-	}
+func (g *groupPart) memberGone(vs *crdv1.VolumeSnapshot) {
+	g.freshVS.Forget(key(vs))
+	g.memberChanged(vs)
 }
 
-func (g *groupPart) memberContentGone(obj any) {
-	if vsc, ok := kube.Unwrap(obj).(*crdv1.VolumeSnapshotContent); ok {
-		g.freshVSC.Forget(vsc.Name)
-	}
-}
+func (g *groupPart) memberContentGone(vsc *crdv1.VolumeSnapshotContent) { g.freshVSC.Forget(vsc.Name) }
 
 // restoreChanged wakes the group of a member snapshot a PVC restores from.
-func (c *Controller) restoreChanged(obj any) {
-	pvc, ok := kube.Unwrap(obj).(*v1.PersistentVolumeClaim)
-	if !ok {
-		return
-	}
+func (c *Controller) restoreChanged(pvc *v1.PersistentVolumeClaim) {
 	for _, ds := range []*v1.TypedLocalObjectReference{pvc.Spec.DataSource, typedRef(pvc.Spec.DataSourceRef)} {
 		if ds == nil || ds.Kind != "VolumeSnapshot" {
 			continue

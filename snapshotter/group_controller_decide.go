@@ -128,14 +128,7 @@ func chooseDefaultGroupClass(classes []*groupv1.VolumeGroupSnapshotClass, driver
 			names = append(names, c.Name)
 		}
 	}
-	switch len(names) {
-	case 0:
-		return "", fmt.Errorf("cannot find default group snapshot class for driver %q", driver)
-	case 1:
-		return names[0], nil
-	}
-	slices.Sort(names)
-	return "", fmt.Errorf("%d default snapshot classes were found for driver %q (%v): keep the annotation %s=true on one of them", len(names), driver, names, AnnDefaultGroupClass)
+	return oneDefault(names, driver, "group snapshot class", AnnDefaultGroupClass)
 }
 
 // groupVolumes checks the claims selected by a dynamic group snapshot and
@@ -226,13 +219,8 @@ func groupErrorStatus(vgs *groupv1.VolumeGroupSnapshot, msg string, unready bool
 	if vgs.Status != nil {
 		st = vgs.Status.DeepCopy()
 	}
-	if st.Error != nil && st.Error.Message != nil && *st.Error.Message == msg && (!unready || (st.ReadyToUse != nil && !*st.ReadyToUse)) {
+	if !setError(&st.Error, &st.ReadyToUse, msg, unready, now) {
 		return nil
-	}
-	t := metav1.NewTime(now)
-	st.Error = &crdv1.VolumeSnapshotError{Time: &t, Message: ptr(msg)}
-	if unready || st.ReadyToUse == nil {
-		st.ReadyToUse = ptr(false)
 	}
 	return st
 }
@@ -349,10 +337,14 @@ func decideGroupDeletion(vgs *groupv1.VolumeGroupSnapshot, vgsc *groupv1.VolumeG
 
 // memberDeletion says whether a deleted member snapshot may go: group is
 // its group snapshot (nil when gone or another object of that name).
-// While the group lives and is not being deleted, it may not; once the
-// group is gone, the in-group finalizer is dropped.
+// While the group object exists, being deleted or not, it may not; only
+// once the group is gone is the in-group finalizer dropped. This is
+// upstream's rule (pkg/common-controller/snapshot_controller.go,
+// checkandRemoveSnapshotFinalizersAndCheckandDeleteContent: blocked unless
+// the group lister answers NotFound). It cannot deadlock: the group's own
+// deletion never waits for its members.
 func memberDeletion(vs *crdv1.VolumeSnapshot, group *groupv1.VolumeGroupSnapshot) (blocked string, dropInGroup bool) {
-	if group != nil && group.DeletionTimestamp == nil {
+	if group != nil {
 		return fmt.Sprintf("deletion of the individual volume snapshot %s/%s is not allowed as it belongs to group snapshot %s. Deleting the group snapshot will trigger the deletion of all the individual volume snapshots that are part of the group.", vs.Namespace, vs.Name, groupKey(group)), false
 	}
 	return "", slices.Contains(vs.Finalizers, FinalizerSnapshotInGroup)

@@ -358,7 +358,13 @@ func TestGroupMemberDeletion(t *testing.T) {
 		wantDrop    bool
 	}{
 		{"group lives", group(), true, false},
-		{"group being deleted", group(func(g *groupv1.VolumeGroupSnapshot) { g.DeletionTimestamp = &metav1.Time{} }), false, true},
+		// As upstream: held until the group object is gone, not merely
+		// being deleted.
+		{"group being deleted", group(func(g *groupv1.VolumeGroupSnapshot) { g.DeletionTimestamp = &metav1.Time{} }), true, false},
+		{"group being deleted, finalizers gone but object not yet", group(func(g *groupv1.VolumeGroupSnapshot) {
+			g.DeletionTimestamp = &metav1.Time{}
+			g.Finalizers = nil
+		}), true, false},
 		{"group gone", nil, false, true},
 	} {
 		blocked, drop := memberDeletion(vs, tc.group)

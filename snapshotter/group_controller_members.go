@@ -167,7 +167,7 @@ func (c *Controller) syncMemberSnapshot(ctx context.Context, vs *crdv1.VolumeSna
 
 // releaseMember decides on a deleted snapshot that is, or was, a group
 // member: refused with SnapshotDeletePending while its group snapshot
-// exists and is not being deleted, else its in-group finalizer goes and
+// exists (being deleted or not, as upstream), else its in-group finalizer goes and
 // the snapshot's deletion continues.
 func (c *Controller) releaseMember(ctx context.Context, vs *crdv1.VolumeSnapshot) (*crdv1.VolumeSnapshot, error) {
 	name, uid := memberGroupName(vs)

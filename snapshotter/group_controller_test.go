@@ -185,8 +185,9 @@ func (e *env) members(ctx context.Context, name string) ([]crdv1.VolumeSnapshot,
 
 // readyGroup builds a group of three labelled volumes (and one unlabelled
 // one it must leave out) under a class of policy, has the stand-in cut
-// it, and waits for the group and its three members to be ready.
-func readyGroup(t *testing.T, e *env, policy crdv1.DeletionPolicy) (*groupv1.VolumeGroupSnapshot, *groupv1.VolumeGroupSnapshotContent, []crdv1.VolumeSnapshot) {
+// it, and waits for the group and its three members to be ready. The
+// controller runs with opts (retry intervals defaulted by startController).
+func readyGroup(t *testing.T, e *env, policy crdv1.DeletionPolicy, opts ...ControllerOptions) (*groupv1.VolumeGroupSnapshot, *groupv1.VolumeGroupSnapshotContent, []crdv1.VolumeSnapshot) {
 	t.Helper()
 	class := e.groupClass("group", policy, false)
 	claims := map[string]*v1.PersistentVolumeClaim{}
@@ -194,7 +195,7 @@ func readyGroup(t *testing.T, e *env, policy crdv1.DeletionPolicy) (*groupv1.Vol
 		claims[n] = e.labelledVolume(n, map[string]string{"app": "db"})
 	}
 	e.labelledVolume("web", map[string]string{"app": "web"})
-	e.startController(ControllerOptions{})
+	e.startController(append(opts, ControllerOptions{})[0])
 	e.startSidecar(SidecarOptions{DisableVolumeGroupSnapshots: true}) // the stand-in above plays the group sidecar
 	vgs := e.groupSnapshot("group", selectLabels(map[string]string{"app": "db"}), class)
 
@@ -343,6 +344,33 @@ func TestGroupDeleteWithDeletePolicy(t *testing.T) {
 		}
 		if len(left) > 0 {
 			return errors.New("left: " + strings.Join(left, ", "))
+		}
+		return nil
+	})
+}
+
+// TestGroupGoneReleasesHeldMembers: a member deleted while its group lives
+// is held; when the group goes, the member is looked at again at once, not
+// after its retry backoff (a minute here, longer than the wait below).
+func TestGroupGoneReleasesHeldMembers(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	vgs, vgsc, members := readyGroup(t, e, crdv1.VolumeSnapshotContentDelete,
+		ControllerOptions{RetryIntervalStart: time.Minute, RetryIntervalMax: time.Minute})
+	lone := members[0]
+	if err := e.snap.SnapshotV1().VolumeSnapshots(e.ns).Delete(e.ctx, lone.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.groupEvent(lone.Name, ReasonSnapshotDeletePending, "belongs to group snapshot "+e.ns+"/group")
+	if err := e.snap.GroupsnapshotV1().VolumeGroupSnapshots(e.ns).Delete(e.ctx, vgs.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	groupSidecarStandIn{e}.release(t, vgsc.Name)
+	eventually.Require(t, groupWait, "the held member gone with its group", func(context.Context) error {
+		if _, err := e.getGroup(vgs.Name); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("group still there (%v)", err)
+		}
+		if _, err := e.getVS(lone.Name); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("member %s still there (%v)", lone.Name, err)
 		}
 		return nil
 	})

@@ -62,7 +62,7 @@ func (s *Sidecar) watchGroups(rt *ctrl.Runtime) error {
 	g.queue = rt.Queue(ctrl.QueueOptions{
 		Name: groupQueueName, LogKey: "groupSnapshotContent", Workers: s.opts.Workers,
 		RetryStart: s.opts.RetryIntervalStart, RetryMax: s.opts.RetryIntervalMax,
-	}, ctrl.ReconcileFunc(g.reconcile))
+	}, ctrl.ReconcileFunc(g.steps().reconcile))
 	rt.Watch(contentInf.Informer(), ctrl.Typed(g.enqueue, shouldEnqueueGroupContentChange, func(c *groupv1.VolumeGroupSnapshotContent) {
 		g.fresh.Forget(c.Name)
 		g.polls.Reset(c.Name)

@@ -11,73 +11,28 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// groupAction is the next step the sidecar takes for a group content.
-type groupAction int
-
-const (
-	groupNone groupAction = iota
-	// groupCreate calls CreateVolumeGroupSnapshot: the first time, to poll
-	// readiness (the call is idempotent by name), to get a final answer
-	// while "being created", or to learn the handle of a group content
-	// being released that never got one.
-	groupCreate
-	// groupGet asks GetVolumeGroupSnapshot about a pre-provisioned group.
-	groupGet
-	// groupDelete calls DeleteVolumeGroupSnapshot, clears the status and
-	// releases the group content.
-	groupDelete
-	// groupRelease removes the group content finalizer without a CSI call.
-	groupRelease
-	// groupClearBeingCreated removes a leftover being-created annotation.
-	groupClearBeingCreated
-)
-
-func (a groupAction) String() string {
-	return [...]string{"none", "create", "get", "delete", "release", "clear-being-created"}[a]
-}
-
 // decideGroupContent picks the sidecar's next step for c; the same rules
 // as decideContent, for a group.
-func decideGroupContent(c *groupv1.VolumeGroupSnapshotContent) groupAction {
+func decideGroupContent(c *groupv1.VolumeGroupSnapshotContent) contentAction {
 	dynamic := len(c.Spec.Source.VolumeHandles) > 0
-	if c.DeletionTimestamp != nil {
-		if !hasFinalizer(c.Finalizers, FinalizerGroupContentBound) {
-			return groupNone
-		}
-		bound := c.Spec.VolumeGroupSnapshotRef.UID != ""
-		if dynamic && bound && c.Annotations[AnnGroupBeingCreated] == annYes {
-			return groupCreate // get a final answer before anything is released
-		}
-		if !groupShouldRelease(c) {
-			return groupNone
-		}
-		if c.Spec.DeletionPolicy != crdv1.VolumeSnapshotContentDelete {
-			return groupRelease
-		}
-		switch {
-		case groupBackendHandle(c) != "":
-			return groupDelete
-		case dynamic && bound && !groupBackendDeleted(c):
-			return groupCreate
-		}
-		return groupRelease
+	bound := c.Spec.VolumeGroupSnapshotRef.UID != ""
+	_, leftover := c.Annotations[AnnGroupBeingCreated]
+	f := contentFacts{
+		deleted:      c.DeletionTimestamp != nil,
+		finalizer:    hasFinalizer(c.Finalizers, FinalizerGroupContentBound),
+		dynamic:      dynamic,
+		bound:        bound,
+		creatable:    dynamic && bound,
+		beingCreated: c.Annotations[AnnGroupBeingCreated] == annYes,
+		leftover:     leftover,
+		release:      c.DeletionTimestamp != nil && groupShouldRelease(c),
+		retain:       c.Spec.DeletionPolicy != crdv1.VolumeSnapshotContentDelete,
+		handle:       groupBackendHandle(c) != "",
+		gone:         groupBackendDeleted(c),
+		ready:        groupReady(c.Status) && groupStatusHandle(c) != "",
+		static:       c.Spec.Source.GroupSnapshotHandles != nil,
 	}
-	if groupReady(c.Status) && groupStatusHandle(c) != "" {
-		if _, ok := c.Annotations[AnnGroupBeingCreated]; ok {
-			return groupClearBeingCreated
-		}
-		return groupNone
-	}
-	if dynamic {
-		if c.Spec.VolumeGroupSnapshotRef.UID == "" {
-			return groupNone // not bound yet
-		}
-		return groupCreate
-	}
-	if c.Spec.Source.GroupSnapshotHandles == nil {
-		return groupNone // no source: not ours to handle
-	}
-	return groupGet
+	return decide(f)
 }
 
 // groupShouldRelease reports whether a deleted group content may let go

@@ -90,31 +90,31 @@ func TestGroupDecideContent(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		c    *groupv1.VolumeGroupSnapshotContent
-		want groupAction
+		want contentAction
 	}{
 		// Live group contents.
-		{"dynamic, no status: create", mkVGSC(dyn, fin), groupCreate},
-		{"dynamic, not bound yet: nothing", mkVGSC(dyn, groupRefUID("")), groupNone},
-		{"dynamic, not ready: create again (readiness poll)", mkVGSC(dyn, notReady), groupCreate},
-		{"dynamic, failed before: create again", mkVGSC(dyn, failed), groupCreate},
-		{"dynamic, ready: nothing", mkVGSC(dyn, ready), groupNone},
-		{"ready with a leftover being-created", mkVGSC(dyn, ready, beingCreated), groupClearBeingCreated},
-		{"static, no status: get", mkVGSC(static), groupGet},
-		{"static, not bound: still get", mkVGSC(static, groupRefUID("")), groupGet},
-		{"static, not ready: get again", mkVGSC(static, notReady), groupGet},
-		{"static, ready: nothing", mkVGSC(static, ready), groupNone},
-		{"no source: nothing", mkVGSC(), groupNone},
+		{"dynamic, no status: create", mkVGSC(dyn, fin), actCreate},
+		{"dynamic, not bound yet: nothing", mkVGSC(dyn, groupRefUID("")), actNone},
+		{"dynamic, not ready: create again (readiness poll)", mkVGSC(dyn, notReady), actCreate},
+		{"dynamic, failed before: create again", mkVGSC(dyn, failed), actCreate},
+		{"dynamic, ready: nothing", mkVGSC(dyn, ready), actNone},
+		{"ready with a leftover being-created", mkVGSC(dyn, ready, beingCreated), actClearBeingCreated},
+		{"static, no status: get", mkVGSC(static), actPoll},
+		{"static, not bound: still get", mkVGSC(static, groupRefUID("")), actPoll},
+		{"static, not ready: get again", mkVGSC(static, notReady), actPoll},
+		{"static, ready: nothing", mkVGSC(static, ready), actNone},
+		{"no source: nothing", mkVGSC(), actNone},
 		// TestShouldDeleteGroupSnapshotContent equivalents.
-		{"deleted, bound, no being-deleted: wait", mkVGSC(dyn, fin, ready, vgscDeleting()), groupNone},
-		{"static not bound: delete", mkVGSC(static, groupRefUID(""), fin, vgscDeleting()), groupDelete},
-		{"being-created set: create first, never release", mkVGSC(dyn, fin, notReady, vgscDeleting(), beingDeleted, beingCreated), groupCreate},
-		{"being-deleted, Delete: delete", mkVGSC(dyn, fin, ready, vgscDeleting(), beingDeleted), groupDelete},
-		{"being-deleted, Retain: release without CSI call", mkVGSC(dyn, fin, ready, groupRetain(), vgscDeleting(), beingDeleted), groupRelease},
-		{"static, Delete, no status: handle from the spec", mkVGSC(static, fin, vgscDeleting(), beingDeleted), groupDelete},
-		{"dynamic, never got a handle: learn it with create", mkVGSC(dyn, fin, vgscDeleting(), beingDeleted), groupCreate},
-		{"dynamic, refused for good before: learn it with create", mkVGSC(dyn, fin, failed, vgscDeleting(), beingDeleted), groupCreate},
-		{"dynamic, status cleared after the delete: release, no create", mkVGSC(dyn, fin, cleared, vgscDeleting(), beingDeleted), groupRelease},
-		{"finalizer already gone", mkVGSC(dyn, ready, vgscDeleting(), beingDeleted), groupNone},
+		{"deleted, bound, no being-deleted: wait", mkVGSC(dyn, fin, ready, vgscDeleting()), actNone},
+		{"static not bound: delete", mkVGSC(static, groupRefUID(""), fin, vgscDeleting()), actDelete},
+		{"being-created set: create first, never release", mkVGSC(dyn, fin, notReady, vgscDeleting(), beingDeleted, beingCreated), actCreate},
+		{"being-deleted, Delete: delete", mkVGSC(dyn, fin, ready, vgscDeleting(), beingDeleted), actDelete},
+		{"being-deleted, Retain: release without CSI call", mkVGSC(dyn, fin, ready, groupRetain(), vgscDeleting(), beingDeleted), actRelease},
+		{"static, Delete, no status: handle from the spec", mkVGSC(static, fin, vgscDeleting(), beingDeleted), actDelete},
+		{"dynamic, never got a handle: learn it with create", mkVGSC(dyn, fin, vgscDeleting(), beingDeleted), actCreate},
+		{"dynamic, refused for good before: learn it with create", mkVGSC(dyn, fin, failed, vgscDeleting(), beingDeleted), actCreate},
+		{"dynamic, status cleared after the delete: release, no create", mkVGSC(dyn, fin, cleared, vgscDeleting(), beingDeleted), actRelease},
+		{"finalizer already gone", mkVGSC(dyn, ready, vgscDeleting(), beingDeleted), actNone},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := decideGroupContent(tc.c); got != tc.want {

@@ -15,99 +15,23 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
-	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/params"
 )
 
-// reconcile is the group content queue's ReconcileFunc.
-func (g *groupSidecar) reconcile(ctx context.Context, name string) (ctrl.Result, error) {
-	c, found, err := g.fresh.Current(name, g.contents.Get, apierrors.IsNotFound)
-	if !found {
-		g.polls.Reset(name)
-		return ctrl.Result{}, err
-	}
-	if !handlesGroup(c, g.s.opts.DriverName) {
-		return ctrl.Result{}, nil
-	}
-	return g.sync(ctx, c.DeepCopy())
+// steps is the content loop over this group sidecar's calls and
+// decideGroupContent.
+func (g *groupSidecar) steps() contentSync[*groupv1.VolumeGroupSnapshotContent, GroupSnapshotInfo] {
+	return contentSync[*groupv1.VolumeGroupSnapshotContent, GroupSnapshotInfo]{kind: "group content", side: g,
+		client: g.s.snap.GroupsnapshotV1().VolumeGroupSnapshotContents(),
+		decide: decideGroupContent, mayRelease: groupShouldRelease, beingCreated: AnnGroupBeingCreated, fresh: g.fresh, polls: g.polls}
 }
 
-// sync takes the steps decideGroupContent picks until none is left
-// (create, then delete, then release, for a group content deleted while
-// its group snapshot was being cut).
-func (g *groupSidecar) sync(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (ctrl.Result, error) {
-	logger := klog.FromContext(ctx)
-	for range 4 {
-		act := decideGroupContent(c)
-		logger.V(4).Info("Group content step", "action", act)
-		switch act {
-		case groupNone:
-			return ctrl.Result{}, nil
-		case groupClearBeingCreated:
-			_, err := g.setBeingCreated(ctx, c, false)
-			return ctrl.Result{}, err
-		case groupCreate, groupGet:
-			next, info, err := g.cut(ctx, c, act == groupGet)
-			if err != nil {
-				var ce *csiError
-				if act == groupCreate && c.DeletionTimestamp != nil && groupShouldRelease(c) &&
-					errors.As(err, &ce) && classify(ce.err) != csiconn.Transient {
-					// The driver refused for good: nothing was cut.
-					return ctrl.Result{}, g.release(ctx, g.fresh.Latest(c.Name, c))
-				}
-				return ctrl.Result{}, err
-			}
-			c = next
-			if c.DeletionTimestamp != nil {
-				continue
-			}
-			if !info.Ready {
-				return ctrl.Result{RequeueAfter: g.polls.Next(c.Name)}, nil
-			}
-			g.polls.Reset(c.Name)
-			return ctrl.Result{}, nil
-		case groupDelete:
-			next, err := g.deleteBackend(ctx, c)
-			if err != nil {
-				return ctrl.Result{}, err
-			}
-			return ctrl.Result{}, g.release(ctx, next)
-		case groupRelease:
-			return ctrl.Result{}, g.release(ctx, c)
-		}
-	}
-	return ctrl.Result{}, nil
+func (g *groupSidecar) lookup(name string) (*groupv1.VolumeGroupSnapshotContent, error) {
+	return g.contents.Get(name)
 }
 
-// cut calls CreateVolumeGroupSnapshot (or, for a pre-provisioned group
-// content, GetVolumeGroupSnapshot) and writes what it learnt into the
-// status. The being-created annotation is written only when the call
-// failed in a way that may leave a group snapshot behind, and removed
-// after a final answer.
-func (g *groupSidecar) cut(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent, static bool) (*groupv1.VolumeGroupSnapshotContent, GroupSnapshotInfo, error) {
-	var info GroupSnapshotInfo
-	var err error
-	if static {
-		info, err = g.get(ctx, c)
-	} else {
-		info, err = g.create(ctx, c)
-	}
-	if err != nil {
-		return c, info, g.createFailed(ctx, c, err, static)
-	}
-	if st := groupContentStatusFor(c, info, g.s.opts.Clock.Now()); st != nil {
-		updated, err := g.patchStatus(ctx, c.Name, groupContentStatusPatch(st))
-		if err != nil {
-			return c, info, fmt.Errorf("updating status of group content %s: %w", c.Name, err)
-		}
-		c = updated
-	}
-	if _, ok := c.Annotations[AnnGroupBeingCreated]; ok {
-		if c, err = g.setBeingCreated(ctx, c, false); err != nil {
-			return c, info, err
-		}
-	}
-	return c, info, nil
+func (g *groupSidecar) handles(c *groupv1.VolumeGroupSnapshotContent) bool {
+	return handlesGroup(c, g.s.opts.DriverName)
 }
 
 func (g *groupSidecar) create(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (GroupSnapshotInfo, error) {
@@ -144,9 +68,17 @@ func (g *groupSidecar) create(ctx context.Context, c *groupv1.VolumeGroupSnapsho
 	return info, nil
 }
 
-// get asks the driver about a pre-provisioned group snapshot, with the
-// class's group-snapshotter-get secret when the content names a class.
-func (g *groupSidecar) get(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (GroupSnapshotInfo, error) {
+func (g *groupSidecar) statusPatch(c *groupv1.VolumeGroupSnapshotContent, info GroupSnapshotInfo) []byte {
+	if st := groupContentStatusFor(c, info, g.s.opts.Clock.Now()); st != nil {
+		return groupContentStatusPatch(st)
+	}
+	return nil
+}
+
+// poll asks GetVolumeGroupSnapshot about a pre-provisioned group
+// snapshot, with the class's group-snapshotter-get secret when the content
+// names a class.
+func (g *groupSidecar) poll(ctx context.Context, c *groupv1.VolumeGroupSnapshotContent) (GroupSnapshotInfo, error) {
 	var secrets map[string]string
 	class, err := g.class(c)
 	if err != nil {

@@ -207,7 +207,7 @@ func TestGroupSidecarSync(t *testing.T) {
 				class.Driver = "other"
 			}
 			g, sc, rec := fakeGroupSidecar(t, tc.opts, tc.drv, tc.c, class, tc.kube...)
-			res, err := g.sync(ctx, tc.c.DeepCopy())
+			res, err := g.steps().sync(ctx, tc.c.DeepCopy())
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("sync err = %v, want %q", err, tc.wantErr)
 			}

@@ -82,7 +82,7 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	}
 	s.rec = rt.Recorder()
 	s.queue = rt.Queue(ctrl.QueueOptions{Name: "csi-snapshotter-content", Workers: s.opts.Workers,
-		RetryStart: s.opts.RetryIntervalStart, RetryMax: s.opts.RetryIntervalMax}, ctrl.ReconcileFunc(s.syncKey))
+		RetryStart: s.opts.RetryIntervalStart, RetryMax: s.opts.RetryIntervalMax}, ctrl.ReconcileFunc(s.steps().reconcile))
 	vscInf := rt.Cache().Snapshot.Snapshot().V1().VolumeSnapshotContents()
 	if s.opts.NodeName != "" {
 		var stop func()

@@ -15,100 +15,18 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/csiconn"
-	"github.com/csi-kit/sidecars/internal/ctrl"
 	"github.com/csi-kit/sidecars/internal/params"
 )
 
-func (s *Sidecar) syncKey(ctx context.Context, name string) (ctrl.Result, error) {
-	vsc, found, err := s.fresh.Current(name, s.vscLister.Get, apierrors.IsNotFound)
-	if !found {
-		s.polls.Reset(name)
-		return ctrl.Result{}, err
-	}
-	if !s.handles(vsc) {
-		return ctrl.Result{}, nil
-	}
-	return s.syncContent(ctx, vsc.DeepCopy())
+// steps is the content loop over this sidecar's calls and
+// decideContent.
+func (s *Sidecar) steps() contentSync[*crdv1.VolumeSnapshotContent, SnapshotInfo] {
+	return contentSync[*crdv1.VolumeSnapshotContent, SnapshotInfo]{kind: "content", side: s, client: s.snap.SnapshotV1().VolumeSnapshotContents(),
+		decide: decideContent, mayRelease: shouldRelease, beingCreated: AnnBeingCreated, fresh: s.fresh, polls: s.polls}
 }
 
-// syncContent takes the steps decideContent picks until none is left
-// (create, then delete, then release, for a content deleted while its
-// snapshot was being cut).
-func (s *Sidecar) syncContent(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (ctrl.Result, error) {
-	logger := klog.FromContext(ctx)
-	for range 4 {
-		act := decideContent(vsc)
-		logger.V(4).Info("Content step", "action", act)
-		var err error
-		switch act {
-		case actNone:
-			return ctrl.Result{}, nil
-		case actClearBeingCreated:
-			_, err = s.setBeingCreated(ctx, vsc, false)
-			return ctrl.Result{}, err
-		case actCreate, actPoll:
-			var info SnapshotInfo
-			var next *crdv1.VolumeSnapshotContent
-			next, info, err = s.cut(ctx, vsc, act == actPoll)
-			if err != nil {
-				var ce *csiError
-				if vsc.DeletionTimestamp != nil && shouldRelease(vsc) && errors.As(err, &ce) && classify(ce.err) != csiconn.Transient {
-					// The driver refused for good: nothing was cut.
-					return ctrl.Result{}, s.release(ctx, s.fresh.Latest(vsc.Name, vsc))
-				}
-				return ctrl.Result{}, err
-			}
-			vsc = next
-			if vsc.DeletionTimestamp != nil {
-				continue
-			}
-			if !info.Ready {
-				return ctrl.Result{RequeueAfter: s.polls.Next(vsc.Name)}, nil
-			}
-			s.polls.Reset(vsc.Name)
-			return ctrl.Result{}, nil
-		case actDelete:
-			if err := s.deleteBackend(ctx, vsc); err != nil {
-				return ctrl.Result{}, err
-			}
-			fallthrough
-		case actRelease:
-			return ctrl.Result{}, s.release(ctx, vsc)
-		}
-	}
-	return ctrl.Result{}, nil
-}
-
-// cut calls CreateSnapshot (or, for a pre-provisioned content,
-// ListSnapshots) and writes what it learnt into the content's status.
-// The being-created annotation is written only when the call failed in a
-// way that may leave a snapshot behind, and removed after a final answer.
-func (s *Sidecar) cut(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, static bool) (*crdv1.VolumeSnapshotContent, SnapshotInfo, error) {
-	var info SnapshotInfo
-	var err error
-	if static {
-		info, err = s.pollStatic(ctx, vsc)
-	} else {
-		info, err = s.create(ctx, vsc)
-	}
-	if err != nil {
-		return vsc, info, s.createFailed(ctx, vsc, err)
-	}
-	if st := contentStatusFor(vsc, info, s.opts.Clock.Now()); st != nil {
-		updated, err := s.snap.SnapshotV1().VolumeSnapshotContents().Patch(ctx, vsc.Name, types.MergePatchType,
-			contentStatusPatch(st), metav1.PatchOptions{}, "status")
-		if err != nil {
-			return vsc, info, fmt.Errorf("updating status of content %s: %w", vsc.Name, err)
-		}
-		s.fresh.Remember(vsc.Name, updated)
-		vsc = updated.DeepCopy()
-	}
-	if _, ok := vsc.Annotations[AnnBeingCreated]; ok {
-		if vsc, err = s.setBeingCreated(ctx, vsc, false); err != nil {
-			return vsc, info, err
-		}
-	}
-	return vsc, info, nil
+func (s *Sidecar) lookup(name string) (*crdv1.VolumeSnapshotContent, error) {
+	return s.vscLister.Get(name)
 }
 
 // csiError marks an error returned by the driver itself, as opposed to
@@ -158,7 +76,15 @@ func (s *Sidecar) create(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) 
 	return info, nil
 }
 
-func (s *Sidecar) pollStatic(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (SnapshotInfo, error) {
+func (s *Sidecar) statusPatch(vsc *crdv1.VolumeSnapshotContent, info SnapshotInfo) []byte {
+	if st := contentStatusFor(vsc, info, s.opts.Clock.Now()); st != nil {
+		return contentStatusPatch(st)
+	}
+	return nil
+}
+
+// poll asks ListSnapshots about a pre-provisioned snapshot.
+func (s *Sidecar) poll(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (SnapshotInfo, error) {
 	handle := statusHandle(vsc)
 	if handle == "" && vsc.Spec.Source.SnapshotHandle != nil {
 		handle = *vsc.Spec.Source.SnapshotHandle
@@ -220,10 +146,13 @@ func (s *Sidecar) secrets(ctx context.Context, vsc *crdv1.VolumeSnapshotContent)
 	return params.FetchSecret(ctx, s.kube.CoreV1(), &v1.SecretReference{Name: name, Namespace: ns})
 }
 
-// createFailed records a failed create in the content: the being-created
-// annotation while the driver may still be cutting the snapshot, the error
-// in status and an event. It returns err.
-func (s *Sidecar) createFailed(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, err error) error {
+// createFailed records a failed create or poll in the content: the
+// being-created annotation while the driver may still be cutting the
+// snapshot, the error in status and an event. It returns err. Unlike the
+// group sidecar's, it treats a failed poll (static) as a failed create: a
+// poll's error never marks the content being created, as only create wraps
+// the driver's errors in csiError.
+func (s *Sidecar) createFailed(ctx context.Context, vsc *crdv1.VolumeSnapshotContent, err error, _ bool) error {
 	var ce *csiError
 	if errors.As(err, &ce) {
 		transient := classify(ce.err) == csiconn.Transient
@@ -281,8 +210,9 @@ func (s *Sidecar) setBeingCreated(ctx context.Context, vsc *crdv1.VolumeSnapshot
 	return updated.DeepCopy(), nil
 }
 
-// deleteBackend deletes the content's snapshot in the driver.
-func (s *Sidecar) deleteBackend(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) error {
+// deleteBackend deletes the content's snapshot in the driver. It returns
+// vsc, which it does not change.
+func (s *Sidecar) deleteBackend(ctx context.Context, vsc *crdv1.VolumeSnapshotContent) (*crdv1.VolumeSnapshotContent, error) {
 	handle := statusHandle(vsc)
 	if handle == "" && vsc.Spec.Source.SnapshotHandle != nil {
 		handle = *vsc.Spec.Source.SnapshotHandle
@@ -290,16 +220,16 @@ func (s *Sidecar) deleteBackend(ctx context.Context, vsc *crdv1.VolumeSnapshotCo
 	secrets, err := s.secrets(ctx, vsc)
 	if err != nil {
 		s.rec.Event(vsc, v1.EventTypeWarning, ReasonSnapshotDeleteError, "Failed to get snapshot credentials")
-		return err
+		return vsc, err
 	}
 	callCtx, cancel := s.call(ctx)
 	defer cancel()
 	if err := s.drv.DeleteSnapshot(callCtx, handle, secrets); err != nil && csiconn.Code(err) != codes.NotFound {
 		s.rec.Event(vsc, v1.EventTypeWarning, ReasonSnapshotDeleteError, "Failed to delete snapshot")
-		return fmt.Errorf("failed to delete snapshot %s: %w", handle, err)
+		return vsc, fmt.Errorf("failed to delete snapshot %s: %w", handle, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Deleted snapshot", "handle", handle)
-	return nil
+	return vsc, nil
 }
 
 // release removes the content finalizer.

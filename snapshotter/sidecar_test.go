@@ -134,7 +134,7 @@ func TestSidecarSyncContent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, ctx := ktesting.NewTestContext(t)
 			s, sc, rec := fakeSidecar(t, tc.drv, tc.vsc, tc.kube...)
-			res, err := s.syncContent(ctx, tc.vsc.DeepCopy())
+			res, err := s.steps().sync(ctx, tc.vsc.DeepCopy())
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("syncContent err = %v, want %q", err, tc.wantErr)
 			}
@@ -171,7 +171,7 @@ func TestSidecarTimeoutBoundsDriverCalls(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	s, sc, _ := fakeSidecar(t, &waitingDriver{}, dynContent())
 	s.opts.Timeout = 50 * time.Millisecond
-	_, err := s.syncContent(ctx, dynContent())
+	_, err := s.steps().sync(ctx, dynContent())
 	if status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("syncContent = %v, want the call's deadline", err)
 	}

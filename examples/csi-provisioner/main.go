@@ -20,8 +20,12 @@ import (
 	"github.com/csi-kit/sidecars/provisioner"
 )
 
+// programName names the binary: its flag set, its client's user agent
+// and, with "-capacity", the capacity client's.
+const programName = "csi-provisioner"
+
 func main() {
-	fs := flag.NewFlagSet("csi-provisioner", flag.ExitOnError)
+	fs := flag.NewFlagSet(programName, flag.ExitOnError)
 	var c cmdutil.Common
 	cmdutil.Register(fs, &c, cmdutil.Defaults{Timeout: provisioner.DefaultTimeout})
 	cmdutil.RegisterPprof(fs, &c)
@@ -33,14 +37,14 @@ func main() {
 		os.Exit(2)
 	}
 	os.Exit(cmdutil.Main(cmdutil.Program{
-		Name:             "csi-provisioner",
+		Name:             programName,
 		LockComponent:    leaderelection.ComponentProvisioner,
 		Common:           &c,
 		MigrationMetrics: true,
 		Run: func(ctx context.Context, env *cmdutil.Env) error {
 			opts.Timeout = c.Timeout
 			if f.Capacity.Enable {
-				capOpts, err := compflags.CapacityOptions(ctx, env.Kube, env.Config, f.Capacity)
+				capOpts, err := f.capacityOptions(ctx, env)
 				if err != nil {
 					return err
 				}
@@ -76,11 +80,8 @@ type flags struct {
 	compflags.Provisioner
 	retryStart, retryMax                 time.Duration
 	extraMetadata, preventModeConversion bool
-	capacityQPS                          float64
-	capacityBurst                        int
 	nodeDeployment                       bool
 	gates                                *compflags.Gates
-	capacityThreads                      int
 	nodeBaseDelay, nodeMax               time.Duration
 	nodeImmediate                        bool
 }
@@ -92,9 +93,6 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	fs.DurationVar(&f.retryMax, "retry-interval-max", provisioner.DefaultRetryIntervalMax, "Longest retry delay.")
 	fs.BoolVar(&f.extraMetadata, "extra-create-metadata", false, "Add PVC/PV name and namespace to CreateVolume parameters.")
 	fs.BoolVar(&f.preventModeConversion, "prevent-volume-mode-conversion", true, "Refuse restores that change the volume mode without permission.")
-	fs.Float64Var(&f.capacityQPS, "kube-api-capacity-qps", 1, "Accepted for compatibility: capacity writes share the main client.")
-	fs.IntVar(&f.capacityBurst, "kube-api-capacity-burst", 5, "Accepted for compatibility: capacity writes share the main client.")
-	fs.IntVar(&f.capacityThreads, "capacity-threads", 1, "Accepted for compatibility: one capacity loop runs.")
 	fs.BoolVar(&f.nodeDeployment, "node-deployment", false, "Run on every node, serving only the claims of this node (env NODE_NAME); run without leader election.")
 	fs.BoolVar(&f.nodeImmediate, "node-deployment-immediate-binding", true, "With --node-deployment, let nodes take Immediate claims that have no selected node (first node with room wins).")
 	fs.DurationVar(&f.nodeBaseDelay, "node-deployment-base-delay", provisioner.DefaultNodeBaseDelay, "With --node-deployment, the random wait before a node offers itself for an Immediate claim.")
@@ -102,6 +100,12 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	fs.Var(f.gates, "feature-gates", "Comma-separated Gate=bool: Topology, VolumeAttributesClass, CrossNamespaceVolumeDataSource, ReleaseLeaderElectionOnExit.")
 	compflags.RegisterRemovedProvisioner(fs)
 	return f
+}
+
+// capacityOptions builds the capacity options of --enable-capacity, with
+// the client of --kube-api-capacity-qps/-burst.
+func (f *flags) capacityOptions(ctx context.Context, env *cmdutil.Env) (*provisioner.CapacityOptions, error) {
+	return compflags.CapacityOptions(ctx, env.Kube, env.Config, f.Capacity, programName)
 }
 
 func (f *flags) options(recordNamespace string) (provisioner.Options, error) {

@@ -68,9 +68,6 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	compflags.RegisterProvisioner(fs, &f.prov)
 	compflags.SetUsage(fs, "worker-threads", "Claims and volumes the provisioner handles in parallel, each.")
 	compflags.SetUsage(fs, "normal-events", "Emit the Normal events of progress and success, as upstream always does: Provisioning and ProvisioningSucceeded (provisioner), Resizing, VolumeResizeSuccessful, VolumeModify and VolumeModifySuccessful (resizer), CreatingSnapshot, SnapshotCreated and SnapshotReady (snapshot controller). =false writes only Warning events (and FileSystemResizeRequired, VolumeModifyCanceled).")
-	for _, n := range []string{"kube-api-capacity-qps", "kube-api-capacity-burst", "capacity-threads"} {
-		cmdutil.DeprecatedString(fs, n, "accepted for compatibility with csi-provisioner; no effect here.")
-	}
 	for _, n := range []string{"node-deployment-base-delay", "node-deployment-max-delay", "node-deployment-immediate-binding"} {
 		cmdutil.Removed(fs, n, noNodeDeployment+": this csi-provisioner flag only tunes --node-deployment")
 	}

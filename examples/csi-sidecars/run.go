@@ -54,6 +54,12 @@ func decidePlan(f *flags, caps csiconn.Capabilities, res resizer.DriverCapabilit
 	return p, skipped
 }
 
+// capacityOptions builds the provisioner's capacity options of
+// --enable-capacity, with the client of --kube-api-capacity-qps/-burst.
+func (f *flags) capacityOptions(ctx context.Context, env *cmdutil.Env) (*provisioner.CapacityOptions, error) {
+	return compflags.CapacityOptions(ctx, env.Kube, env.Config, f.prov.Capacity, component)
+}
+
 // run builds the enabled controllers on env's one client and connection and
 // runs them until ctx ends or one fails; the first error stops the others
 // and is returned.
@@ -96,7 +102,7 @@ func run(ctx context.Context, env *cmdutil.Env, f *flags) error {
 		o := f.prov.Finish(f.common.LeaderElection.Options.Namespace)
 		o.Registerer, o.Cache, o.SnapshotClient, o.Recorder = cmdutil.LegacyRegisterer{}, shared, snap, rec
 		if f.prov.Capacity.Enable {
-			if o.Capacity, err = compflags.CapacityOptions(ctx, env.Kube, env.Config, f.prov.Capacity); err != nil {
+			if o.Capacity, err = f.capacityOptions(ctx, env); err != nil {
 				return err
 			}
 		}

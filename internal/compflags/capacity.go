@@ -12,27 +12,42 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/csi-kit/sidecars/internal/kube"
 	"github.com/csi-kit/sidecars/provisioner"
 )
 
-// CapacityOptions turns the capacity flags into the provisioner's
-// CapacityOptions. It reads env NAMESPACE and POD_NAME and finds the owner
-// of the CSIStorageCapacity objects at c.OwnerLevel by following controller
-// references up from this pod; kube reads the pod and a dynamic client on
-// cfg reads the controllers above it.
-func CapacityOptions(ctx context.Context, kube kubernetes.Interface, cfg *rest.Config, c Capacity) (*provisioner.CapacityOptions, error) {
+// CapacityClientConfig is the config of the client of the
+// CSIStorageCapacity objects: a copy of cfg with the budget of
+// --kube-api-capacity-qps and -burst, protobuf, and the user agent
+// "<program>-capacity".
+func CapacityClientConfig(cfg *rest.Config, c Capacity, program string) *rest.Config {
+	return rest.AddUserAgent(kube.Protobuf(kube.WithBudget(cfg, float32(c.QPS), c.Burst)), program+"-capacity")
+}
+
+// CapacityOptions turns the capacity flags of program into the
+// provisioner's CapacityOptions, with a client of their own on
+// CapacityClientConfig. It reads env NAMESPACE and POD_NAME and finds the
+// owner of the CSIStorageCapacity objects at c.OwnerLevel by following
+// controller references up from this pod; client reads the pod and a
+// dynamic client on cfg reads the controllers above it.
+func CapacityOptions(ctx context.Context, client kubernetes.Interface, cfg *rest.Config, c Capacity, program string) (*provisioner.CapacityOptions, error) {
 	ns, pod := os.Getenv("NAMESPACE"), os.Getenv("POD_NAME")
 	if ns == "" {
 		return nil, fmt.Errorf("--enable-capacity needs env NAMESPACE")
 	}
-	o := &provisioner.CapacityOptions{Namespace: ns, PollInterval: c.PollInterval, ForImmediateBinding: c.ForImmediate}
+	capClient, err := kubernetes.NewForConfig(CapacityClientConfig(cfg, c, program))
+	if err != nil {
+		return nil, fmt.Errorf("building the capacity client: %w", err)
+	}
+	o := &provisioner.CapacityOptions{Namespace: ns, PollInterval: c.PollInterval, ForImmediateBinding: c.ForImmediate,
+		Workers: c.Workers, Client: capClient}
 	if c.OwnerLevel < 0 {
 		return o, nil
 	}
 	if pod == "" {
 		return nil, fmt.Errorf("--enable-capacity with --capacity-ownerref-level=%d needs env POD_NAME", c.OwnerLevel)
 	}
-	p, err := kube.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	p, err := client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("capacity owner: reading pod %s: %w", pod, err)
 	}

@@ -58,7 +58,7 @@ func TestCapacityOptionsOwner(t *testing.T) {
 		level int
 		want  string // owner name, "" for none
 	}{{-1, ""}, {0, "p"}, {1, "rs"}} {
-		o, err := CapacityOptions(ctx, kube, &rest.Config{Host: "127.0.0.1:1"}, Capacity{OwnerLevel: tc.level, PollInterval: time.Minute})
+		o, err := CapacityOptions(ctx, kube, &rest.Config{Host: "127.0.0.1:1"}, Capacity{OwnerLevel: tc.level, PollInterval: time.Minute}, "test")
 		if err != nil {
 			t.Fatalf("level %d: %v", tc.level, err)
 		}
@@ -73,11 +73,11 @@ func TestCapacityOptionsOwner(t *testing.T) {
 		}
 	}
 	pod.OwnerReferences = nil
-	if _, err := CapacityOptions(ctx, fake.NewClientset(pod), &rest.Config{}, Capacity{OwnerLevel: 1}); err == nil || !strings.Contains(err.Error(), "no controller") {
+	if _, err := CapacityOptions(ctx, fake.NewClientset(pod), &rest.Config{}, Capacity{OwnerLevel: 1}, "test"); err == nil || !strings.Contains(err.Error(), "no controller") {
 		t.Errorf("pod without controller: err = %v", err)
 	}
 	t.Setenv("NAMESPACE", "")
-	if _, err := CapacityOptions(ctx, kube, &rest.Config{}, Capacity{}); err == nil {
+	if _, err := CapacityOptions(ctx, kube, &rest.Config{}, Capacity{}, "test"); err == nil {
 		t.Error("no NAMESPACE: no error")
 	}
 }
@@ -96,5 +96,39 @@ func TestRemovedFlags(t *testing.T) {
 		if err := fs.Parse([]string{tc.arg}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Parse = %v, want an error containing %q", tc.arg, err, tc.want)
 		}
+	}
+}
+
+// TestCapacityFlags: --capacity-threads and --kube-api-capacity-qps/-burst
+// default as upstream (1, 1, 5) and reach CapacityOptions: Workers, and a
+// Client of their own with that budget and user agent.
+func TestCapacityFlags(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var p Provisioner
+	RegisterProvisioner(fs, &p)
+	if c := p.Capacity; c.Workers != 1 || c.QPS != 1 || c.Burst != 5 {
+		t.Errorf("defaults: threads %d, qps %v, burst %d; want 1, 1, 5", c.Workers, c.QPS, c.Burst)
+	}
+	if err := fs.Parse([]string{"--capacity-threads=4", "--kube-api-capacity-qps=2.5", "--kube-api-capacity-burst=9", "--capacity-ownerref-level=-1"}); err != nil {
+		t.Fatal(err)
+	}
+	main := &rest.Config{Host: "127.0.0.1:1", QPS: 5, Burst: 10, UserAgent: "main"}
+	cfg := CapacityClientConfig(main, p.Capacity, "prog")
+	if cfg.QPS != 2.5 || cfg.Burst != 9 || !strings.HasSuffix(cfg.UserAgent, "/prog-capacity") || cfg.Host != main.Host {
+		t.Errorf("capacity client config: qps %v, burst %d, user agent %q, host %q; want 2.5, 9, .../prog-capacity, %s", cfg.QPS, cfg.Burst, cfg.UserAgent, cfg.Host, main.Host)
+	}
+	if main.QPS != 5 || main.Burst != 10 || main.UserAgent != "main" {
+		t.Errorf("the main config changed: %+v", main)
+	}
+	t.Setenv("NAMESPACE", "ns")
+	o, err := CapacityOptions(context.Background(), fake.NewClientset(), main, p.Capacity, "prog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Workers != 4 || o.Client == nil {
+		t.Fatalf("CapacityOptions: Workers %d, Client %v; want 4 and a client", o.Workers, o.Client)
+	}
+	if qps := o.Client.StorageV1().RESTClient().GetRateLimiter().QPS(); qps != 2.5 {
+		t.Errorf("capacity client QPS %v, want 2.5", qps)
 	}
 }

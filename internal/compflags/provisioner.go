@@ -42,6 +42,14 @@ type Capacity struct {
 	// OwnerLevel is --capacity-ownerref-level: -1 no owner, 0 this pod,
 	// 1 its controller, and so on up.
 	OwnerLevel int
+	// Workers is --capacity-threads: the (segment, class) pairs a
+	// refresh pass handles at once.
+	Workers int
+	// QPS and Burst are --kube-api-capacity-qps and -burst: the budget of
+	// the client of the CSIStorageCapacity objects, apart from the main
+	// client's.
+	QPS   float64
+	Burst int
 }
 
 // RegisterProvisioner registers the flags that only the provisioner reads
@@ -68,6 +76,9 @@ func RegisterProvisioner(fs *flag.FlagSet, p *Provisioner) {
 	fs.BoolVar(&c.ForImmediate, "capacity-for-immediate-binding", false, "Also publish capacity for Immediate classes.")
 	fs.DurationVar(&c.PollInterval, "capacity-poll-interval", provisioner.DefaultCapacityPollInterval, "Capacity refresh period.")
 	fs.IntVar(&c.OwnerLevel, "capacity-ownerref-level", 1, "Owner of capacity objects: -1 none, 0 the pod, 1 its controller, 2 the controller's controller...")
+	fs.IntVar(&c.Workers, "capacity-threads", 1, "Capacity objects refreshed in parallel (a GetCapacity call and at most one write each).")
+	fs.Float64Var(&c.QPS, "kube-api-capacity-qps", 1, "QPS of the client of the CSIStorageCapacity objects, apart from the main client's (negative: no limit).")
+	fs.IntVar(&c.Burst, "kube-api-capacity-burst", 5, "Burst of the client of the CSIStorageCapacity objects.")
 }
 
 // RegisterNormalEvents registers --normal-events on fs. It defaults to

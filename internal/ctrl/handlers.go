@@ -36,6 +36,15 @@ func Typed[T any](changed func(T), relevant func(old, new T) bool, gone func(T))
 	}
 }
 
+// Updates is Typed without adds: for informers watched only so that an
+// object's changes and deletions wake others, not its first sighting (nor
+// the initial list).
+func Updates[T any](changed func(T), gone func(T)) cache.ResourceEventHandler {
+	h := Typed(changed, nil, gone).(cache.ResourceEventHandlerFuncs)
+	h.AddFunc = nil
+	return h
+}
+
 // Current returns the freshest copy of key: the cache's (from get), or
 // this process's newer write. found is false when get says the object is
 // gone; its remembered copy is then forgotten. Any other error of get is

@@ -28,6 +28,19 @@ func TestTypedHandlers(t *testing.T) {
 	}
 }
 
+func TestUpdatesHandlersSkipAdds(t *testing.T) {
+	var changed, gone []string
+	h := Updates(func(c *v1.PersistentVolumeClaim) { changed = append(changed, c.Name) },
+		func(c *v1.PersistentVolumeClaim) { gone = append(gone, c.Name) })
+	a := claim("a")
+	h.OnAdd(a, true)
+	h.OnUpdate(a, a)
+	h.OnDelete(cache.DeletedFinalStateUnknown{Key: "ns/a", Obj: a})
+	if len(changed) != 1 || len(gone) != 1 {
+		t.Fatalf("changed %v, gone %v; want only the update and the deletion", changed, gone)
+	}
+}
+
 func TestFreshCurrent(t *testing.T) {
 	f := NewFresh[*v1.PersistentVolumeClaim]()
 	f.Remember("ns/c", pvc("12"))

@@ -91,34 +91,24 @@ var errUnknownVersion = fmt.Errorf("unsupported version: the webhook knows %s, %
 func toV1beta1(obj *unstructured.Unstructured) error {
 	// A stale annotation must not be mistaken for this object's list.
 	setAnnotation(obj, "")
-	infos, found, err := unstructured.NestedSlice(obj.Object, "status", fieldInfoList)
-	if err != nil {
-		return fmt.Errorf("status.%s: %w", fieldInfoList, err)
-	}
-	if !found {
-		return nil
-	}
-	pairs := make([]any, 0, len(infos))
-	for i, e := range infos {
-		m, ok := e.(map[string]any)
-		if !ok {
-			return fmt.Errorf("status.%s[%d] is a %T, want an object", fieldInfoList, i, e)
-		}
+	infos, found, err := moveStatusList(obj, fieldInfoList, fieldPairList, func(m map[string]any) map[string]any {
 		p := map[string]any{}
 		for _, f := range []string{fieldVolume, fieldSnapshot} {
 			if v, ok := m[f]; ok {
 				p[f] = v
 			}
 		}
-		pairs = append(pairs, p)
+		return p
+	})
+	if err != nil || !found {
+		return err
 	}
 	raw, err := json.Marshal(infos)
 	if err != nil {
 		return fmt.Errorf("encoding status.%s: %w", fieldInfoList, err)
 	}
 	setAnnotation(obj, string(raw))
-	unstructured.RemoveNestedField(obj.Object, "status", fieldInfoList)
-	return unstructured.SetNestedSlice(obj.Object, pairs, "status", fieldPairList)
+	return nil
 }
 
 // fromV1beta1 turns the v1beta1 shape into the v1/v1beta2 shape in place.
@@ -128,19 +118,7 @@ func fromV1beta1(obj *unstructured.Unstructured) error {
 		return err
 	}
 	setAnnotation(obj, "")
-	pairs, found, err := unstructured.NestedSlice(obj.Object, "status", fieldPairList)
-	if err != nil {
-		return fmt.Errorf("status.%s: %w", fieldPairList, err)
-	}
-	if !found {
-		return nil
-	}
-	infos := make([]any, 0, len(pairs))
-	for i, e := range pairs {
-		p, ok := e.(map[string]any)
-		if !ok {
-			return fmt.Errorf("status.%s[%d] is a %T, want an object", fieldPairList, i, e)
-		}
+	_, _, err = moveStatusList(obj, fieldPairList, fieldInfoList, func(p map[string]any) map[string]any {
 		info := map[string]any{}
 		if q := saved[handleKey(p)]; len(q) > 0 {
 			info, saved[handleKey(p)] = q[0], q[1:]
@@ -151,10 +129,32 @@ func fromV1beta1(obj *unstructured.Unstructured) error {
 				info[f] = v
 			}
 		}
-		infos = append(infos, info)
+		return info
+	})
+	return err
+}
+
+// moveStatusList replaces the list status.<from> by status.<to>, whose
+// entries are each's results over the old ones in order, and returns the old
+// list. When status.<from> is absent it changes nothing and found is false.
+func moveStatusList(obj *unstructured.Unstructured, from, to string, each func(map[string]any) map[string]any) (old []any, found bool, err error) {
+	old, found, err = unstructured.NestedSlice(obj.Object, "status", from)
+	if err != nil {
+		return nil, false, fmt.Errorf("status.%s: %w", from, err)
 	}
-	unstructured.RemoveNestedField(obj.Object, "status", fieldPairList)
-	return unstructured.SetNestedSlice(obj.Object, infos, "status", fieldInfoList)
+	if !found {
+		return nil, false, nil
+	}
+	moved := make([]any, 0, len(old))
+	for i, e := range old {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, false, fmt.Errorf("status.%s[%d] is a %T, want an object", from, i, e)
+		}
+		moved = append(moved, each(m))
+	}
+	unstructured.RemoveNestedField(obj.Object, "status", from)
+	return old, true, unstructured.SetNestedSlice(obj.Object, moved, "status", to)
 }
 
 // savedInfos decodes the annotation into its entries grouped by handles, in

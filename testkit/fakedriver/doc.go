@@ -63,8 +63,9 @@
 // FailNext, SetError, SetLatency and Hang take the method's short name
 // ("CreateVolume") and may be called from any goroutine while the driver
 // serves. An unknown name panics, so a typo cannot silently inject
-// nothing. Calls, InFlight and Requests show what the driver received
-// (calls to a service that is not served never reach the driver);
+// nothing. Calls, InFlight, PeakInFlight and Requests show what the
+// driver received; with SetLatency or Hang, PeakInFlight shows how many
+// calls a client runs in parallel (calls to a service that is not served never reach the driver);
 // Volumes, Snapshots and GroupSnapshots show the backend. A call is
 // counted and recorded on arrival, then waits for Hang and latency, then
 // fails if an error is injected, then checks Options.RequireSecrets, then

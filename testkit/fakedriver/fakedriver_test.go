@@ -335,6 +335,51 @@ func TestHang(t *testing.T) {
 	}
 }
 
+// TestPeakInFlight: the peak counts the calls handled at once, survives
+// their end and restarts from the calls in flight at ResetCalls.
+func TestPeakInFlight(t *testing.T) {
+	d, c := start(t, zoned)
+	if n := d.PeakInFlight("GetCapacity"); n != 0 {
+		t.Errorf("PeakInFlight before any call = %d, want 0", n)
+	}
+	d.Hang("GetCapacity")
+	errc := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := c.ctl.GetCapacity(ctx(t), &csi.GetCapacityRequest{})
+			errc <- err
+		}()
+	}
+	eventually(t, "three calls to hang", func() bool { return d.InFlight("GetCapacity") == 3 })
+	d.Unhang("GetCapacity")
+	for range 3 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := d.PeakInFlight("GetCapacity"); n != 3 {
+		t.Errorf("PeakInFlight after three parallel calls = %d, want 3", n)
+	}
+	for range 2 { // one after the other
+		if _, err := c.ctl.GetCapacity(ctx(t), &csi.GetCapacityRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := d.PeakInFlight("GetCapacity"); n != 3 {
+		t.Errorf("PeakInFlight after sequential calls = %d, want it kept at 3", n)
+	}
+	d.ResetCalls()
+	if n := d.PeakInFlight("GetCapacity"); n != 0 {
+		t.Errorf("PeakInFlight after ResetCalls = %d, want 0", n)
+	}
+	if _, err := c.ctl.GetCapacity(ctx(t), &csi.GetCapacityRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, other := d.PeakInFlight("GetCapacity"), d.PeakInFlight("CreateVolume"); n != 1 || other != 0 {
+		t.Errorf("PeakInFlight after one call = %d (CreateVolume %d), want 1 (0)", n, other)
+	}
+}
+
 func TestLatencyCompletesAfterClientGivesUp(t *testing.T) {
 	d, c := start(t, fakedriver.Options{})
 	d.SetLatency("CreateVolume", 100*time.Millisecond)

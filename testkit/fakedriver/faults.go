@@ -39,6 +39,7 @@ type faults struct {
 	history  int
 	calls    map[string]int
 	inFlight map[string]int
+	peak     map[string]int // highest inFlight since start or ResetCalls
 	requests map[string][]proto.Message
 	failNext map[string][]failure
 	errs     map[string]codes.Code
@@ -51,6 +52,7 @@ func newFaults(history int) *faults {
 		history:  history,
 		calls:    map[string]int{},
 		inFlight: map[string]int{},
+		peak:     map[string]int{},
 		requests: map[string][]proto.Message{},
 		failNext: map[string][]failure{},
 		errs:     map[string]codes.Code{},
@@ -155,13 +157,32 @@ func (d *Driver) InFlight(method string) int {
 	return f.inFlight[method]
 }
 
-// ResetCalls zeroes the call counters and forgets recorded requests.
+// PeakInFlight is the highest number of calls of method the server was
+// handling at once since the start or the last ResetCalls (hanging and
+// delayed ones included): with a slow method it shows how many calls a
+// client runs in parallel, without timing anything.
+func (d *Driver) PeakInFlight(method string) int {
+	mustKnow(method)
+	f := d.faults
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peak[method]
+}
+
+// ResetCalls zeroes the call counters and forgets recorded requests; the
+// peaks of PeakInFlight start again from the calls in flight now.
 func (d *Driver) ResetCalls() {
 	f := d.faults
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	clear(f.calls)
 	clear(f.requests)
+	clear(f.peak)
+	for m, n := range f.inFlight {
+		if n > 0 {
+			f.peak[m] = n
+		}
+	}
 }
 
 // Requests returns copies of the last requests of method, oldest first,
@@ -185,6 +206,7 @@ func (f *faults) enter(method string, req any) (hang <-chan struct{}, delay time
 	defer f.mu.Unlock()
 	f.calls[method]++
 	f.inFlight[method]++
+	f.peak[method] = max(f.peak[method], f.inFlight[method])
 	if m, ok := req.(proto.Message); ok && f.history > 0 {
 		rs := append(f.requests[method], proto.Clone(m))
 		if len(rs) > f.history {

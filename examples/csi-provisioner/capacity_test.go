@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+
+	"github.com/csi-kit/sidecars/internal/cmdutil"
+)
+
+// TestCapacityFlags: --capacity-threads and --kube-api-capacity-qps/-burst
+// reach the provisioner's CapacityOptions: Workers, and a Client of their
+// own with that budget, whose requests carry the user agent
+// csi-provisioner-capacity.
+func TestCapacityFlags(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		agents []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		agents = append(agents, r.Header.Get("User-Agent"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"kind":"CSIStorageCapacityList","apiVersion":"storage.k8s.io/v1","items":[]}`))
+	}))
+	defer srv.Close()
+
+	fs := flag.NewFlagSet(programName, flag.ContinueOnError)
+	var c cmdutil.Common
+	cmdutil.Register(fs, &c, cmdutil.Defaults{Timeout: 10 * time.Second})
+	f := registerFlags(fs)
+	if f.Capacity.Workers != 1 || f.Capacity.QPS != 1 || f.Capacity.Burst != 5 {
+		t.Errorf("defaults: threads %d, qps %v, burst %d; want upstream's 1, 1, 5", f.Capacity.Workers, f.Capacity.QPS, f.Capacity.Burst)
+	}
+	if err := fs.Parse([]string{"--enable-capacity", "--capacity-threads=3", "--kube-api-capacity-qps=7", "--kube-api-capacity-burst=11",
+		"--capacity-ownerref-level=-1", "--kube-api-qps=20"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NAMESPACE", "ns")
+	env := &cmdutil.Env{Config: rest.AddUserAgent(&rest.Config{Host: srv.URL, QPS: 20, Burst: 40}, programName), Kube: fake.NewClientset()}
+	o, err := f.capacityOptions(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Workers != 3 || o.Namespace != "ns" || o.Client == nil {
+		t.Fatalf("CapacityOptions: Workers %d, Namespace %q, Client %v; want 3, ns, a client", o.Workers, o.Namespace, o.Client)
+	}
+	if qps := o.Client.StorageV1().RESTClient().GetRateLimiter().QPS(); qps != 7 {
+		t.Errorf("capacity client QPS %v, want 7 (the main client has 20)", qps)
+	}
+	if _, err := o.Client.StorageV1().CSIStorageCapacities("ns").List(context.Background(), metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(agents) != 1 || !strings.HasSuffix(agents[0], "/"+programName+"-capacity") {
+		t.Errorf("user agents of the capacity client's requests: %q, want one ending in /%s-capacity", agents, programName)
+	}
+}
