@@ -36,11 +36,6 @@ func (p *Provisioner) syncClaim(ctx context.Context, key string) (ctrl.Result, e
 	}
 	logger := klog.FromContext(ctx).WithValues("pvc", klog.KObj(pvc))
 	ctx = klog.NewContext(ctx, logger)
-	if pvc.DeletionTimestamp != nil && hasFinalizer(pvc.Finalizers, FinalizerCloneSource) {
-		if err := p.releaseCloneSource(ctx, pvc); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
 	class := p.classFor(pvc)
 	action, why := decideClaim(pvc, class, p.name, p.pvFor(pvc) != nil)
 	if p.node != nil {
@@ -398,17 +393,4 @@ func (p *Provisioner) patchFinalizers(ctx context.Context, pvc *v1.PersistentVol
 		return fmt.Errorf("updating the finalizers of %s: %w", klog.KObj(pvc), err)
 	}
 	return nil
-}
-
-// releaseCloneSource drops the clone-protection finalizer from a deleted
-// source claim once no Pending claim clones from it (see clonePending).
-func (p *Provisioner) releaseCloneSource(ctx context.Context, src *v1.PersistentVolumeClaim) error {
-	pending, err := p.clonePending(src)
-	if err != nil {
-		return err
-	}
-	if pending {
-		return fmt.Errorf("a pending claim clones from %s: the clone-protection finalizer stays until it is bound or deleted", klog.KObj(src))
-	}
-	return p.patchFinalizers(ctx, src, withoutFinalizer(src.Finalizers, FinalizerCloneSource))
 }

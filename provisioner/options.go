@@ -43,6 +43,11 @@ type Options struct {
 	// Workers is the number of claims and of volumes handled in parallel;
 	// default 100.
 	Workers int
+	// CloneProtectionWorkers is the number of deleted clone-source claims
+	// handled in parallel: each loses the clone-protection finalizer once
+	// no Pending claim clones from it (upstream
+	// --cloning-protection-threads); default 1.
+	CloneProtectionWorkers int
 	// RetryIntervalStart and RetryIntervalMax bound the per-item exponential
 	// backoff; defaults 1s and 5m.
 	RetryIntervalStart, RetryIntervalMax time.Duration
@@ -86,7 +91,10 @@ type Options struct {
 	// DisableImmediateTopology sends no topology for Immediate claims
 	// without allowedTopologies (upstream --immediate-topology=false).
 	DisableImmediateTopology bool
-	// DisableVolumeAttributesClass ignores spec.volumeAttributesClassName.
+	// DisableVolumeAttributesClass ignores spec.volumeAttributesClassName
+	// (feature gate VolumeAttributesClass=false). Run also turns the
+	// support off when the API server does not serve storage.k8s.io/v1
+	// VolumeAttributesClasses.
 	DisableVolumeAttributesClass bool
 
 	// IntentDelay is how long a CreateVolume may run before its
@@ -182,6 +190,9 @@ func (o Options) withDefaults() Options {
 	if o.Workers == 0 {
 		o.Workers = DefaultWorkers
 	}
+	if o.CloneProtectionWorkers == 0 {
+		o.CloneProtectionWorkers = DefaultCloneProtectionWorkers
+	}
 	if o.RetryIntervalStart == 0 {
 		o.RetryIntervalStart = DefaultRetryIntervalStart
 	}
@@ -243,6 +254,9 @@ func (o Options) Validate() error {
 	}
 	if o.Workers < 0 {
 		errs = append(errs, fmt.Errorf("Workers %d: must be positive", o.Workers))
+	}
+	if o.CloneProtectionWorkers < 0 {
+		errs = append(errs, fmt.Errorf("CloneProtectionWorkers %d: must be positive", o.CloneProtectionWorkers))
 	}
 	if o.IntentDelay > 0 && o.Timeout > 0 && o.IntentDelay >= o.Timeout {
 		errs = append(errs, fmt.Errorf("IntentDelay %v: must be below Timeout %v, or a create that times out would have no intent record", o.IntentDelay, o.Timeout))

@@ -26,9 +26,9 @@ func TestOptionsDefaultsAndValidation(t *testing.T) {
 	kube := fake.NewClientset()
 	noSnap := sharedcache.New(kube, nil)
 	defer noSnap.Shutdown()
-	err := Options{Cache: noSnap, SnapshotClient: snapfake.NewSimpleClientset(), Workers: -1, Timeout: time.Second, IntentDelay: 2 * time.Second,
+	err := Options{Cache: noSnap, SnapshotClient: snapfake.NewSimpleClientset(), Workers: -1, CloneProtectionWorkers: -2, Timeout: time.Second, IntentDelay: 2 * time.Second,
 		Capacity: &CapacityOptions{Namespace: "ns", Workers: -2}}.withDefaults().Validate()
-	for _, want := range []string{"Cache:", "Workers -1", "IntentDelay 2s", "Capacity.Workers -2"} {
+	for _, want := range []string{"Cache:", "Workers -1", "CloneProtectionWorkers -2", "IntentDelay 2s", "Capacity.Workers -2"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v; want every bad field reported, %q among them", err, want)
 		}

@@ -61,6 +61,9 @@ type Provisioner struct {
 	// snapshotQueue: namespace/name of snapshots whose source-protection
 	// finalizer may have to go now (snapshot or restoring claim deleted).
 	snapshotQueue *ctrl.Queue
+	// cloneQueue: namespace/name of deleted claims that hold the
+	// clone-source finalizer (Options.CloneProtectionWorkers workers).
+	cloneQueue *ctrl.Queue
 
 	records    *records
 	recordsOff bool // no RBAC for records (set by Run before the workers start)
@@ -142,6 +145,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 	}
 	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("driver", p.name))
 	snaps := p.snapshotAPI(ctx)
+	p.checkVolumeAttributesClassAPI(ctx)
 	rt, err := ctrl.New(ctrl.Config{Name: "provisioner", Kube: p.kube, Snapshot: snaps,
 		Cache: p.opts.Cache, Transform: stripForCache, Recorder: p.opts.Recorder, EventSource: eventSource,
 		Driver: p.drv, Clock: p.opts.Clock})
@@ -157,6 +161,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 	p.volumeQueue = queue("volumes", "pv", p.opts.Workers, noDelay(p.syncVolume))
 	p.recordQueue = queue("records", "claimUID", min(p.opts.Workers, 4), p.syncRecord)
 	p.snapshotQueue = queue("snapshots", "snapshot", 1, noDelay(p.syncSnapshot))
+	p.cloneQueue = queue("clone-sources", "pvc", p.opts.CloneProtectionWorkers, noDelay(p.syncCloneSource))
 	p.watch(rt, snaps != nil)
 	if p.capacity != nil {
 		p.capacity.watch(rt)
@@ -178,6 +183,25 @@ func (p *Provisioner) snapshotAPI(ctx context.Context) snapclient.Interface {
 		return nil
 	}
 	return p.snaps
+}
+
+// checkVolumeAttributesClassAPI turns the VolumeAttributesClass support
+// off, before any worker reads it, when the API server answers discovery
+// without storage.k8s.io/v1 volumeattributesclasses: claims then provision
+// as if they named no class, as upstream does with its gate auto-disabled.
+// A discovery error leaves it on.
+func (p *Provisioner) checkVolumeAttributesClassAPI(ctx context.Context) {
+	if p.opts.DisableVolumeAttributesClass {
+		return
+	}
+	ok, err := kube.VolumeAttributesClassServed(p.kube.Discovery())
+	if err != nil {
+		klog.FromContext(ctx).V(2).Info("Discovery failed; assuming VolumeAttributesClass is served", "err", err)
+	}
+	if !ok {
+		klog.FromContext(ctx).Info("The apiserver does not serve storage.k8s.io/v1 VolumeAttributesClass; volumeAttributesClassName is ignored")
+		p.opts.DisableVolumeAttributesClass = true
+	}
 }
 
 // watch takes the informers from the runtime's cache and registers the
@@ -259,14 +283,21 @@ func (p *Provisioner) enqueueClaim(o any) {
 	if pvc.DeletionTimestamp != nil && p.records.get(pvc.UID) != nil {
 		p.recordQueue.Add(string(pvc.UID))
 	}
-	// Bound claims need work only when deleted with one of our finalizers.
-	if pvc.Spec.VolumeName != "" && (pvc.DeletionTimestamp == nil ||
-		!hasFinalizer(pvc.Finalizers, FinalizerIntent) && !hasFinalizer(pvc.Finalizers, FinalizerCloneSource)) {
+	key, err := cache.MetaNamespaceKeyFunc(pvc)
+	if err != nil {
 		return
 	}
-	if key, err := cache.MetaNamespaceKeyFunc(pvc); err == nil {
-		p.claimQueue.Add(key)
+	if pvc.DeletionTimestamp != nil && hasFinalizer(pvc.Finalizers, FinalizerCloneSource) {
+		p.cloneQueue.Add(key)
 	}
+	if pvc.Status.Phase != v1.ClaimPending {
+		p.enqueueCloneSource(pvc) // a clone that no longer waits may free its source
+	}
+	// Bound claims need work only when deleted with the intent finalizer.
+	if pvc.Spec.VolumeName != "" && (pvc.DeletionTimestamp == nil || !hasFinalizer(pvc.Finalizers, FinalizerIntent)) {
+		return
+	}
+	p.claimQueue.Add(key)
 }
 
 func (p *Provisioner) claimDeleted(o any) {
@@ -279,6 +310,7 @@ func (p *Provisioner) claimDeleted(o any) {
 			p.pvs.Forget(name)
 		}
 		p.enqueueSource(pvc)
+		p.enqueueCloneSource(pvc)
 		if p.records.get(pvc.UID) != nil {
 			p.recordQueue.Add(string(pvc.UID))
 		}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/csi-kit/sidecars/internal/ctrl"
+	"github.com/csi-kit/sidecars/internal/kube"
 )
 
 // Resizer is the resize and modify controller of one CSI driver.
@@ -178,20 +179,16 @@ func (r *Resizer) listPodsOnce(ctx context.Context) string {
 func (r *Resizer) Started() <-chan struct{} { return r.rt.Started() }
 
 // vacServed asks discovery whether storage.k8s.io/v1 serves
-// VolumeAttributesClass; a discovery error counts as yes.
+// VolumeAttributesClass; a discovery error counts as yes, as upstream.
 func (r *Resizer) vacServed(ctx context.Context) bool {
-	list, err := r.kube.Discovery().ServerResourcesForGroupVersion("storage.k8s.io/v1")
+	ok, err := kube.VolumeAttributesClassServed(r.kube.Discovery())
 	if err != nil {
 		klog.FromContext(ctx).V(2).Info("Discovery failed; assuming VolumeAttributesClass is served", "err", err)
-		return true
 	}
-	for _, res := range list.APIResources {
-		if res.Name == "volumeattributesclasses" {
-			return true
-		}
+	if !ok {
+		klog.FromContext(ctx).Info("The apiserver does not serve storage.k8s.io/v1 VolumeAttributesClass; modify is off")
 	}
-	klog.FromContext(ctx).Info("The apiserver does not serve storage.k8s.io/v1 VolumeAttributesClass; modify is off")
-	return false
+	return ok
 }
 
 func (r *Resizer) claimState(uid types.UID) *claimState {

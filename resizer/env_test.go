@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/csi-kit/sidecars/csiconn"
@@ -55,10 +56,16 @@ func newIdleEnv(t testing.TB, dopts fakedriver.Options) *env {
 	if cp == nil {
 		t.Skip("no control plane in -short mode")
 	}
+	return newIdleEnvOn(t, cp.Config(), dopts)
+}
+
+// newIdleEnvOn is newIdleEnv on the API server of cfg.
+func newIdleEnvOn(t testing.TB, cfg *rest.Config, dopts fakedriver.Options) *env {
+	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
-	e := &env{t: t, ctx: ctx, kube: kubernetes.NewForConfigOrDie(cp.Config()), runErr: make(chan error, 1)}
+	e := &env{t: t, ctx: ctx, kube: kubernetes.NewForConfigOrDie(cfg), runErr: make(chan error, 1)}
 	e.name = fmt.Sprintf("t%d.csi.test", driverSeq.Add(1))
 	dopts.Name = e.name
 	e.drv = fakedriver.Start(t, dopts)

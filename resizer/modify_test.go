@@ -2,6 +2,7 @@ package resizer_test
 
 import (
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/csi-kit/sidecars/resizer"
+	"github.com/csi-kit/sidecars/testkit/controlplane"
 	"github.com/csi-kit/sidecars/testkit/fakedriver"
 )
 
@@ -105,4 +107,42 @@ func TestModifyVolumeAttributesClass(t *testing.T) {
 	e.waitEvent(pvc.Name, "VolumeModifyFailed", "does not exist")
 	e.vac(later, map[string]string{"iops": "100"})
 	e.waitCurrentClass(pvc.Name, later)
+}
+
+// TestModifyOffWithoutVolumeAttributesClassAPI runs on a control plane of
+// its own whose kube-apiserver does not serve storage.k8s.io/v1
+// VolumeAttributesClasses: the resizer of a MODIFY_VOLUME driver finds
+// that by discovery and runs without the modify controller (no class
+// informer that could never sync), so expansion works and a claim's class
+// change calls no ControllerModifyVolume.
+func TestModifyOffWithoutVolumeAttributesClassAPI(t *testing.T) {
+	if cp == nil {
+		t.Skip("no control plane in -short mode")
+	}
+	c := controlplane.StartT(t, controlplane.Options{ControllerManager: true, Progress: os.Stderr,
+		ExtraAPIServerArgs: []string{"--runtime-config=storage.k8s.io/v1/volumeattributesclasses=false"}})
+	caps := fakedriver.Resizer
+	caps.NodeExpand = false
+	e := newIdleEnvOn(t, c.Config(), fakedriver.Options{Capabilities: caps})
+	if _, err := e.kube.StorageV1().VolumeAttributesClasses().List(e.ctx, metav1.ListOptions{}); err == nil {
+		t.Fatal("the API server still serves VolumeAttributesClasses")
+	}
+	e.run(resizer.Options{RetryIntervalStart: 10 * time.Millisecond, RetryIntervalMax: time.Second})
+	id := e.backendVolume("disk", gi(1))
+	pvc, _ := e.boundPair("data", "1Gi", id, nil)
+	e.setClass(pvc.Name, "gold")
+	if err := e.request(pvc.Name, "2Gi"); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(30*time.Second, "status capacity 2Gi", func() (bool, string) {
+		got := e.pvc(pvc.Name)
+		return storage(got.Status.Capacity) == "2Gi", fmt.Sprintf("capacity %s R=%q", storage(got.Status.Capacity), rstatus(got))
+	})
+	time.Sleep(500 * time.Millisecond) // room for a modify that should not come
+	if n := e.drv.Calls("ControllerModifyVolume"); n != 0 {
+		t.Errorf("ControllerModifyVolume called %d times; modify should be off", n)
+	}
+	if got := e.pvc(pvc.Name); got.Status.ModifyVolumeStatus != nil || got.Status.CurrentVolumeAttributesClassName != nil {
+		t.Errorf("modify status %+v, current class %v: want none", got.Status.ModifyVolumeStatus, got.Status.CurrentVolumeAttributesClassName)
+	}
 }

@@ -82,7 +82,6 @@ type flags struct {
 	extraMetadata, preventModeConversion bool
 	nodeDeployment                       bool
 	gates                                *compflags.Gates
-	cloneThreads                         int
 	nodeBaseDelay, nodeMax               time.Duration
 	nodeImmediate                        bool
 }
@@ -94,14 +93,12 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	fs.DurationVar(&f.retryMax, "retry-interval-max", provisioner.DefaultRetryIntervalMax, "Longest retry delay.")
 	fs.BoolVar(&f.extraMetadata, "extra-create-metadata", false, "Add PVC/PV name and namespace to CreateVolume parameters.")
 	fs.BoolVar(&f.preventModeConversion, "prevent-volume-mode-conversion", true, "Refuse restores that change the volume mode without permission.")
-	fs.IntVar(&f.cloneThreads, "cloning-protection-threads", 1, "Accepted for compatibility: clone finalizers are handled by the claim workers.")
 	fs.BoolVar(&f.nodeDeployment, "node-deployment", false, "Run on every node, serving only the claims of this node (env NODE_NAME); run without leader election.")
 	fs.BoolVar(&f.nodeImmediate, "node-deployment-immediate-binding", true, "With --node-deployment, let nodes take Immediate claims that have no selected node (first node with room wins).")
 	fs.DurationVar(&f.nodeBaseDelay, "node-deployment-base-delay", provisioner.DefaultNodeBaseDelay, "With --node-deployment, the random wait before a node offers itself for an Immediate claim.")
 	fs.DurationVar(&f.nodeMax, "node-deployment-max-delay", provisioner.DefaultNodeMaxDelay, "With --node-deployment, the longest wait between two offers.")
 	fs.Var(f.gates, "feature-gates", "Comma-separated Gate=bool: Topology, VolumeAttributesClass, CrossNamespaceVolumeDataSource, ReleaseLeaderElectionOnExit.")
-	cmdutil.DeprecatedString(fs, "provisioner", "the driver name comes from the driver.")
-	cmdutil.DeprecatedString(fs, "capacity-controller-deployment-mode", "use --enable-capacity.")
+	compflags.RegisterRemovedProvisioner(fs)
 	return f
 }
 

@@ -2,13 +2,15 @@ package main
 
 import (
 	"flag"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/csi-kit/sidecars/internal/cmdutil"
 )
 
-// TestSeedFlags parses the flag set of seed 001 and the old spellings.
+// TestSeedFlags parses the flag set of seed 001, old spellings included.
 func TestSeedFlags(t *testing.T) {
 	fs := flag.NewFlagSet("csi-provisioner", flag.ContinueOnError)
 	var c cmdutil.Common
@@ -16,7 +18,7 @@ func TestSeedFlags(t *testing.T) {
 	f := registerFlags(fs)
 	args := []string{"--csi-address=/csi/csi.sock", "--feature-gates=Topology=True", "--volume-name-prefix=local",
 		"--strict-topology=true", "--timeout=150s", "--extra-create-metadata=true", "--enable-leader-election=true",
-		"--leader-election-type=leases", "--retry-interval-start=500ms", "--v=5", "--provisioner=x", "--connection-timeout=15s"}
+		"--leader-election-type=leases", "--retry-interval-start=500ms", "--v=5"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("parse: %v", err)
 	}
@@ -70,6 +72,25 @@ func TestCrossNamespaceGate(t *testing.T) {
 		}
 		if o.CrossNamespaceDataSources != tc.want {
 			t.Errorf("%q: CrossNamespaceDataSources = %v, want %v", tc.args, o.CrossNamespaceDataSources, tc.want)
+		}
+	}
+}
+
+// TestRefusedFlags: the flags upstream removed fail parsing with the reason,
+// never parsed and ignored.
+func TestRefusedFlags(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"--provisioner=x", "the provisioner name is the driver's name"},
+		{"--connection-timeout=15s", "removed upstream in v2.0"},
+		{"--capacity-controller-deployment-mode=central", "use --enable-capacity"},
+	} {
+		fs := flag.NewFlagSet("csi-provisioner", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var c cmdutil.Common
+		cmdutil.Register(fs, &c, cmdutil.Defaults{Timeout: 10 * time.Second})
+		registerFlags(fs)
+		if err := fs.Parse([]string{tc.arg}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Parse = %v, want an error containing %q", tc.arg, err, tc.want)
 		}
 	}
 }

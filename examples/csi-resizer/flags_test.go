@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/csi-kit/sidecars/internal/compflags"
+	"github.com/csi-kit/sidecars/leaderelection"
 )
 
 // --mark-in-progress-before-call defaults to true; =false fills
@@ -25,7 +26,7 @@ func TestMarkInProgressFlag(t *testing.T) {
 		fs.SetOutput(io.Discard)
 		var rf compflags.Resizer
 		var timeout time.Duration
-		compflags.RegisterResizer(fs, &rf, &timeout)
+		compflags.RegisterResizer(fs, &rf, &timeout, &leaderelection.Flags{})
 		if err := fs.Parse(tc.args); err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}

@@ -24,7 +24,7 @@ func main() {
 		opts  = &rf.Options
 		gates = compflags.ResizerGates()
 	)
-	compflags.RegisterResizer(fs, &rf, &c.Timeout)
+	compflags.RegisterResizer(fs, &rf, &c.Timeout, &c.LeaderElection)
 	fs.DurationVar(&opts.RetryIntervalStart, "retry-interval-start", resizer.DefaultRetryIntervalStart, "Initial retry interval of a failed resize or modify; doubles on each failure.")
 	fs.DurationVar(&opts.RetryIntervalMax, "retry-interval-max", resizer.DefaultRetryIntervalMax, "Maximum retry interval; also how long an infeasible size or class waits before it is tried again unchanged.")
 	compflags.RegisterNormalEvents(fs, &opts.DisableNormalEvents, "Emit the Normal Resizing, VolumeResizeSuccessful, VolumeModify and VolumeModifySuccessful events (upstream always does; two event writes per resize or modify). =false writes only Warning events, FileSystemResizeRequired and VolumeModifyCanceled.")
@@ -34,8 +34,8 @@ func main() {
 	opts.Timeout = c.Timeout
 	opts.DisablePreResizeAnnotation = !gates.On(compflags.GateAnnotateFsResize)
 	opts.DisableModify = !gates.On(compflags.GateVolumeAttributesClass)
-	if !gates.On(compflags.GateRecoverVolumeExpansionFailure) {
-		fmt.Fprintln(os.Stderr, "Warning: RecoverVolumeExpansionFailure is GA and always on; --feature-gates=RecoverVolumeExpansionFailure=false is ignored")
+	for _, w := range gates.Warnings() {
+		fmt.Fprintln(os.Stderr, "Warning: "+w)
 	}
 
 	os.Exit(cmdutil.Main(cmdutil.Program{

@@ -35,6 +35,8 @@ type flags struct {
 	extraCreateMetadata  bool
 	preventModeChange    bool
 	nodeDeployment       bool
+	// warnings are printed at start (filled by check).
+	warnings []string
 
 	prov compflags.Provisioner
 	res  compflags.Resizer
@@ -66,21 +68,21 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	compflags.RegisterProvisioner(fs, &f.prov)
 	compflags.SetUsage(fs, "worker-threads", "Claims and volumes the provisioner handles in parallel, each.")
 	compflags.SetUsage(fs, "normal-events", "Emit the Normal events of progress and success, as upstream always does: Provisioning and ProvisioningSucceeded (provisioner), Resizing, VolumeResizeSuccessful, VolumeModify and VolumeModifySuccessful (resizer), CreatingSnapshot, SnapshotCreated and SnapshotReady (snapshot controller). =false writes only Warning events (and FileSystemResizeRequired, VolumeModifyCanceled).")
-	for _, n := range []string{"cloning-protection-threads",
-		"node-deployment-base-delay", "node-deployment-max-delay", "provisioner", "capacity-controller-deployment-mode"} {
-		cmdutil.DeprecatedString(fs, n, "accepted for compatibility with csi-provisioner; no effect here.")
+	for _, n := range []string{"node-deployment-base-delay", "node-deployment-max-delay", "node-deployment-immediate-binding"} {
+		cmdutil.Removed(fs, n, noNodeDeployment+": this csi-provisioner flag only tunes --node-deployment")
 	}
-	cmdutil.DeprecatedBool(fs, "node-deployment-immediate-binding", "--node-deployment is not supported.")
+	compflags.RegisterRemovedProvisioner(fs)
 	cmdutil.RegisterPprof(fs, &f.common)
 
 	// Resizer.
-	compflags.RegisterResizer(fs, &f.res, &f.common.Timeout)
+	compflags.RegisterResizer(fs, &f.res, &f.common.Timeout, &f.common.LeaderElection)
 	compflags.SetUsage(fs, "workers", "PVCs the resizer handles in parallel.")
 	compflags.SetUsage(fs, "resync-period", "Resync period of the resizer's informers.")
 	compflags.SetUsage(fs, "handle-volume-inuse-error", "Track pods using PVCs so offline-only drivers are not asked to expand a volume in use.")
 	compflags.SetUsage(fs, "extra-modify-metadata", "Add PVC/PV names to ControllerModifyVolume parameters.")
 	compflags.SetUsage(fs, "mark-in-progress-before-call", "Write ControllerResizeInProgress before each ControllerExpandVolume, as upstream does.")
 	compflags.SetUsage(fs, "csiTimeout", "Deprecated: use --timeout.")
+	compflags.SetUsage(fs, "leader-election-identity", "Holder identity written in the csi-sidecars Lease, unique per replica (default: the hostname with a random suffix). Used with --leader-election.")
 
 	// Snapshots.
 	fs.IntVar(&f.snapWorkers, "snapshot-worker-threads", 10, "Contents (sidecar) and snapshots (controller) handled in parallel.")
@@ -93,11 +95,15 @@ func registerFlags(fs *flag.FlagSet) *flags {
 	return f
 }
 
+// noNodeDeployment is why --node-deployment and the flags that tune it are
+// refused.
+const noNodeDeployment = "--node-deployment is not supported by csi-sidecars: run one csi-sidecars per driver, or csi-provisioner and csi-snapshotter with --node-deployment on each node"
+
 // check validates the flags and fills the controllers' options.
 func (f *flags) check() error {
 	var errs []string
 	if f.nodeDeployment {
-		errs = append(errs, "--node-deployment is not supported by csi-sidecars: run one csi-sidecars per driver, or csi-snapshotter --node-deployment on each node for distributed snapshotting")
+		errs = append(errs, noNodeDeployment)
 	}
 	if f.snapshotTimeout <= 0 {
 		errs = append(errs, fmt.Sprintf("--snapshot-timeout=%v must be positive", f.snapshotTimeout))
@@ -129,6 +135,7 @@ func (f *flags) check() error {
 	c.PreventVolumeModeConversion = &f.preventModeChange
 	c.DisableNormalEvents = p.DisableNormalEvents
 	c.DisableVolumeGroupSnapshots = !groupsOn
+	f.warnings = f.gates.Warnings()
 	if s.SnapshotNamePrefix == "" {
 		errs = append(errs, "--snapshot-name-prefix must not be empty")
 	}

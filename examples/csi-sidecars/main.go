@@ -37,6 +37,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "csi-sidecars: %v\n", err)
 		os.Exit(2)
 	}
+	for _, w := range f.warnings {
+		fmt.Fprintln(os.Stderr, "Warning: "+w)
+	}
 	// The connection's call timeout is the snapshot calls' timeout; the
 	// provisioner and resizer bound their calls with --timeout themselves.
 	f.common.Timeout = f.snapshotTimeout

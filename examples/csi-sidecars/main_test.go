@@ -55,8 +55,10 @@ func TestSeedFlags(t *testing.T) {
 	parse(t, "--snapshot-name-prefix=snap", "--snapshot-name-uuid-length=8", "--retry-crd-interval-max=10s",
 		"--log-text-split-stream", "--groupsnapshot-name-prefix=g", "--feature-gates=CSIVolumeGroupSnapshot=false,ReleaseLeaderElectionOnExit=true")
 	// csi-resizer's old spellings and flags.
-	f = parse(t, "--csiTimeout=20s", "--workers=3", "--handle-volume-inuse-error=false", "--feature-gates=AnnotateFsResize=false,VolumeAttributesClass=false")
-	if f.res.Options.Workers != 3 || !f.res.Options.DisableVolumeInUseHandling || !f.res.Options.DisablePreResizeAnnotation || !f.res.Options.DisableModify || f.res.Options.Timeout != 20*time.Second {
+	f = parse(t, "--csiTimeout=20s", "--workers=3", "--handle-volume-inuse-error=false", "--feature-gates=AnnotateFsResize=false,VolumeAttributesClass=false",
+		"--leader-election-identity=replica-a")
+	if f.res.Options.Workers != 3 || !f.res.Options.DisableVolumeInUseHandling || !f.res.Options.DisablePreResizeAnnotation || !f.res.Options.DisableModify || f.res.Options.Timeout != 20*time.Second ||
+		f.common.LeaderElection.Options.Identity != "replica-a" {
 		t.Errorf("resizer options: %+v", f.res.Options)
 	}
 }
@@ -121,6 +123,24 @@ func TestRefusedFlags(t *testing.T) {
 	registerFlags(fs)
 	if err := fs.Parse([]string{"--feature-gates=NoSuchGate=true"}); err == nil {
 		t.Error("unknown gate accepted")
+	}
+	// Removed upstream: refused while parsing, with the reason.
+	for _, tc := range []struct{ arg, want string }{
+		{"--provisioner=x", "the provisioner name is the driver's name"},
+		{"--connection-timeout=15s", "removed upstream in v2.0"},
+		{"--capacity-controller-deployment-mode=central", "use --enable-capacity"},
+		// --node-deployment is refused, so are the flags that tune it.
+		{"--node-deployment-base-delay=5s", "--node-deployment is not supported by csi-sidecars"},
+		{"--node-deployment-max-delay=1m", "--node-deployment is not supported by csi-sidecars"},
+		{"--node-deployment-immediate-binding=false", "--node-deployment is not supported by csi-sidecars"},
+		{"--node-deployment-immediate-binding", "--node-deployment is not supported by csi-sidecars"},
+	} {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(&bytes.Buffer{})
+		registerFlags(fs)
+		if err := fs.Parse([]string{tc.arg}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Parse = %v, want an error containing %q", tc.arg, err, tc.want)
+		}
 	}
 }
 
@@ -190,5 +210,17 @@ func TestDistributedSnapshottingFlag(t *testing.T) {
 	}
 	if f := parse(t, "--enable-snapshot-controller", "--enable-distributed-snapshotting"); !f.ctl.DistributedSnapshotting {
 		t.Error("--enable-distributed-snapshotting did not reach the controller's options")
+	}
+}
+
+// TestGateWarnings: --feature-gates=RecoverVolumeExpansionFailure=false is
+// accepted with csi-resizer's warning that it has no effect.
+func TestGateWarnings(t *testing.T) {
+	if f := parse(t); len(f.warnings) != 0 {
+		t.Errorf("warnings without gates: %q", f.warnings)
+	}
+	f := parse(t, "--feature-gates=RecoverVolumeExpansionFailure=false")
+	if len(f.warnings) != 1 || !strings.Contains(f.warnings[0], "RecoverVolumeExpansionFailure") {
+		t.Errorf("warnings %q, want the RecoverVolumeExpansionFailure one", f.warnings)
 	}
 }

@@ -26,7 +26,7 @@ type Basic struct {
 // RegisterBasic adds b's flags to fs.
 func RegisterBasic(fs *flag.FlagSet, b *Basic) {
 	fs.BoolVar(&b.ShowVersion, "version", false, "Print the version and exit.")
-	fs.BoolVar(&b.Automaxprocs, "automaxprocs", false, "Accepted for compatibility: the Go runtime already sizes GOMAXPROCS from the container's CPU limit.")
+	registerAutomaxprocs(fs, &b.Automaxprocs)
 	registerLogging(fs, &b.logging)
 }
 
@@ -52,6 +52,7 @@ func MainBasic(name string, b *Basic, run func(ctx context.Context) error) int {
 	logger := klog.FromContext(ctx)
 	build := version.Get()
 	logger.Info("Starting", "program", name, "version", build.Version, "commit", build.Commit, "go", build.Go)
+	logMaxProcs(logger, b.Automaxprocs)
 	if err := run(ctx); err != nil && ctx.Err() == nil {
 		logger.Error(err, "Exiting", "program", name)
 		writeTerminationLog(err)

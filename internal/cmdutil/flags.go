@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +69,7 @@ func Register(fs *flag.FlagSet, c *Common, d Defaults) {
 	if !d.NoCSI {
 		fs.StringVar(&c.CSIAddress, "csi-address", "/run/csi/socket", "Address of the CSI driver socket.")
 		fs.DurationVar(&c.Timeout, "timeout", d.Timeout, "Timeout for each call to the CSI driver.")
-		deprecatedDuration(fs, "connection-timeout", "The driver is waited for up to 30s and then probed until ready; this flag is ignored.")
+		Removed(fs, "connection-timeout", "removed upstream in v2.0 (a no-op since v1.1): the driver is waited for and probed until it is ready; delete the flag")
 	}
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "Path to a kubeconfig; empty means the in-cluster config.")
 	fs.StringVar(&c.Master, "master", "", "Address of the Kubernetes API server; overrides the kubeconfig's.")
@@ -78,7 +79,7 @@ func Register(fs *flag.FlagSet, c *Common, d Defaults) {
 	fs.StringVar(&c.MetricsAddress, "metrics-address", "", "Deprecated: use --http-endpoint. Address serving metrics only.")
 	fs.StringVar(&c.MetricsPath, "metrics-path", "/metrics", "HTTP path of the metrics.")
 	fs.BoolVar(&c.ShowVersion, "version", false, "Print the version and exit.")
-	fs.BoolVar(&c.Automaxprocs, "automaxprocs", false, "Accepted for compatibility: the Go runtime already sizes GOMAXPROCS from the container's CPU limit.")
+	registerAutomaxprocs(fs, &c.Automaxprocs)
 	leaderelection.RegisterFlags(fs, &c.LeaderElection)
 	registerLogging(fs, c)
 	commons.Store(fs, c)
@@ -101,6 +102,29 @@ func registerLogging(fs *flag.FlagSet, c *Common) {
 			fs.Var(f.Value, f.Name, f.Usage)
 		}
 	})
+}
+
+// automaxprocsUsage says what --automaxprocs does here. Upstream's flag
+// sets GOMAXPROCS from the cgroup CPU quota once at start; the Go runtime
+// of these binaries (1.25 and later) already does that by default, and
+// follows later changes of the limit, so the flag only logs the value.
+const automaxprocsUsage = "Set GOMAXPROCS from the container's CPU limit, as upstream. The Go runtime of this binary already does so by default (and follows changes of the limit), with or without the flag; set, the value is logged at start. GOMAXPROCS in the environment wins either way."
+
+func registerAutomaxprocs(fs *flag.FlagSet, on *bool) {
+	fs.BoolVar(on, "automaxprocs", false, automaxprocsUsage)
+}
+
+// logMaxProcs logs GOMAXPROCS at start when --automaxprocs is set, the
+// one visible trace of the flag (see automaxprocsUsage).
+func logMaxProcs(logger klog.Logger, automaxprocs bool) {
+	if !automaxprocs {
+		return
+	}
+	src := "Go runtime default: the container's CPU limit, else the CPU count"
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		src = "env GOMAXPROCS"
+	}
+	logger.Info("GOMAXPROCS", "value", runtime.GOMAXPROCS(0), "from", src, "cpus", runtime.NumCPU())
 }
 
 // RegisterPprof adds --enable-pprof, for the binaries whose upstream
@@ -225,7 +249,21 @@ func DeprecatedString(fs *flag.FlagSet, name, why string) {
 	fs.Var(&deprecated{name: name, why: why}, name, "Deprecated and ignored: "+why)
 }
 
-func deprecatedDuration(fs *flag.FlagSet, name, why string) { DeprecatedString(fs, name, why) }
+// Removed registers a flag that upstream removed and that has no meaning
+// here: any use of it fails parsing with a message that names the flag and
+// says why (what replaces it, or that it can go), instead of the bare
+// "flag provided but not defined" or, worse, a flag parsed and ignored.
+// It parses as a boolean flag, so that the message shows whether a value
+// follows or not.
+func Removed(fs *flag.FlagSet, name, why string) {
+	fs.Var(removed{why: why}, name, "Refused: "+why+".")
+}
+
+type removed struct{ why string }
+
+func (r removed) String() string   { return "" }
+func (r removed) IsBoolFlag() bool { return true }
+func (r removed) Set(string) error { return errors.New(r.why) }
 
 type deprecated struct {
 	name, why, value string

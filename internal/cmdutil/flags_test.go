@@ -2,9 +2,14 @@ package cmdutil
 
 import (
 	"flag"
+	"fmt"
+	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/klog/v2/textlogger"
 )
 
 // TestReleaseGate: --feature-gates=ReleaseLeaderElectionOnExit reaches the
@@ -56,3 +61,47 @@ type binaryGates struct{ seen string }
 
 func (g *binaryGates) String() string     { return g.seen }
 func (g *binaryGates) Set(s string) error { g.seen += s + ","; return nil }
+
+// TestRemovedFlags: a removed flag fails parsing with its reason, with or
+// without a value; --connection-timeout is one for every binary that talks
+// to a driver.
+func TestRemovedFlags(t *testing.T) {
+	for _, args := range [][]string{{"--gone"}, {"--gone=x"}, {"--gone", "x"}, {"--connection-timeout=15s"}, {"--connection-timeout", "15s"}} {
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var c Common
+		Register(fs, &c, Defaults{Timeout: time.Second})
+		Removed(fs, "gone", "removed upstream in v9: use --other")
+		err := fs.Parse(args)
+		want := "use --other"
+		if strings.Contains(args[0], "connection-timeout") {
+			want = "removed upstream in v2.0"
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: Parse = %v, want an error containing %q", args, err, want)
+		}
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	Removed(fs, "gone", "removed upstream in v9: use --other")
+	if u := fs.Lookup("gone").Usage; !strings.HasPrefix(u, "Refused: removed upstream in v9") {
+		t.Errorf("usage %q", u)
+	}
+}
+
+// TestAutomaxprocs: --automaxprocs parses and, set, logs GOMAXPROCS at
+// start; unset, nothing is logged.
+func TestAutomaxprocs(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	var c Common
+	Register(fs, &c, Defaults{Timeout: time.Second})
+	if err := fs.Parse([]string{"--automaxprocs"}); err != nil || !c.Automaxprocs {
+		t.Fatalf("Parse = %v, Automaxprocs %v", err, c.Automaxprocs)
+	}
+	for _, on := range []bool{true, false} {
+		var buf strings.Builder
+		logMaxProcs(textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(&buf))), on)
+		if got := strings.Contains(buf.String(), fmt.Sprintf("value=%d", runtime.GOMAXPROCS(0))); got != on {
+			t.Errorf("automaxprocs %v: log %q", on, buf.String())
+		}
+	}
+}

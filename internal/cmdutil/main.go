@@ -105,6 +105,7 @@ func run(ctx context.Context, p Program) error {
 	logger := klog.FromContext(ctx)
 	build := version.Get()
 	logger.Info("Starting", "program", p.Name, "version", build.Version, "commit", build.Commit, "go", build.Go)
+	logMaxProcs(logger, c.Automaxprocs)
 
 	cfg, err := kube.RestConfig(c.Kubeconfig, c.Master, float32(c.QPS), c.Burst)
 	if err != nil {

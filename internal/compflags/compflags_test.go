@@ -3,6 +3,7 @@ package compflags
 import (
 	"context"
 	"flag"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 
+	"github.com/csi-kit/sidecars/leaderelection"
 	"github.com/csi-kit/sidecars/provisioner"
 	"github.com/csi-kit/sidecars/resizer"
 )
@@ -22,19 +24,20 @@ func TestRegisterFillsOptions(t *testing.T) {
 	var r Resizer
 	timeout := 10 * time.Second
 	RegisterProvisioner(fs, &p)
-	RegisterResizer(fs, &r, &timeout)
-	if p.Options.Workers != provisioner.DefaultWorkers || !p.ImmediateTopology || p.Capacity.OwnerLevel != 1 || r.Options.Workers != resizer.DefaultWorkers || r.Options.DisableVolumeInUseHandling {
+	var le leaderelection.Flags
+	RegisterResizer(fs, &r, &timeout, &le)
+	if p.Options.Workers != provisioner.DefaultWorkers || p.Options.CloneProtectionWorkers != 1 || !p.ImmediateTopology || p.Capacity.OwnerLevel != 1 || r.Options.Workers != resizer.DefaultWorkers || r.Options.DisableVolumeInUseHandling {
 		t.Fatalf("defaults: provisioner %+v, resizer %+v", p, r)
 	}
-	err := fs.Parse([]string{"--worker-threads=7", "--volume-name-uuid-length=8", "--capacity-ownerref-level=-1",
+	err := fs.Parse([]string{"--worker-threads=7", "--cloning-protection-threads=3", "--volume-name-uuid-length=8", "--capacity-ownerref-level=-1",
 		"--workers=3", "--handle-volume-inuse-error=false", "--csiTimeout=30s", "--leader-election-identity=x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Options.Workers != 7 || p.Options.VolumeNameUUIDLength != 8 || p.Capacity.OwnerLevel != -1 {
+	if p.Options.Workers != 7 || p.Options.VolumeNameUUIDLength != 8 || p.Capacity.OwnerLevel != -1 || p.Finish("").CloneProtectionWorkers != 3 {
 		t.Errorf("provisioner: %+v", p)
 	}
-	if r.Options.Workers != 3 || !r.Options.DisableVolumeInUseHandling || timeout != 30*time.Second {
+	if r.Options.Workers != 3 || !r.Options.DisableVolumeInUseHandling || timeout != 30*time.Second || le.Options.Identity != "x" {
 		t.Errorf("resizer: %+v, timeout %v", r, timeout)
 	}
 	SetUsage(fs, "workers", "other")
@@ -76,6 +79,23 @@ func TestCapacityOptionsOwner(t *testing.T) {
 	t.Setenv("NAMESPACE", "")
 	if _, err := CapacityOptions(ctx, kube, &rest.Config{}, Capacity{}, "test"); err == nil {
 		t.Error("no NAMESPACE: no error")
+	}
+}
+
+// TestRemovedFlags: RegisterRemovedProvisioner refuses the provisioner
+// flags upstream removed, each with its replacement.
+func TestRemovedFlags(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"--provisioner=example.csi.io", "GetPluginInfo"},
+		{"--provisioner", "GetPluginInfo"},
+		{"--capacity-controller-deployment-mode=central", "use --enable-capacity"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		RegisterRemovedProvisioner(fs)
+		if err := fs.Parse([]string{tc.arg}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Parse = %v, want an error containing %q", tc.arg, err, tc.want)
+		}
 	}
 }
 

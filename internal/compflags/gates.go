@@ -97,6 +97,19 @@ func (g *Gates) Explicit(name string) (on, set bool) {
 	return false, false
 }
 
+// Warnings returns what a binary should print about the gates as parsed:
+// RecoverVolumeExpansionFailure=false cannot turn off the resizer's
+// recovery from failed expansions (the gate is GA, and locked on in
+// Kubernetes 1.34), so it is accepted, as upstream accepts a GA gate, and
+// said to have no effect.
+func (g *Gates) Warnings() []string {
+	var w []string
+	if on, set := g.Explicit(GateRecoverVolumeExpansionFailure); set && !on {
+		w = append(w, "RecoverVolumeExpansionFailure is GA and always on here: --feature-gates=RecoverVolumeExpansionFailure=false has no effect (a lowered request can always recover from a failed expansion)")
+	}
+	return w
+}
+
 // Gate names the binaries accept.
 const (
 	GateTopology                       = "Topology"

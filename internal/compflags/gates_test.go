@@ -96,3 +96,25 @@ func TestBinaryGates(t *testing.T) {
 		}
 	}
 }
+
+// TestGateWarnings: RecoverVolumeExpansionFailure=false is accepted with a
+// warning that it has no effect, by csi-resizer's and csi-sidecars' gates.
+func TestGateWarnings(t *testing.T) {
+	for name, g := range map[string]func() *Gates{"resizer": ResizerGates, "all": AllGates} {
+		for _, tc := range []struct {
+			set  string
+			want bool
+		}{{"", false}, {"RecoverVolumeExpansionFailure=true", false}, {"RecoverVolumeExpansionFailure=false", true}} {
+			gates := g()
+			if tc.set != "" {
+				if err := gates.Set(tc.set); err != nil {
+					t.Fatalf("%s: Set(%q): %v", name, tc.set, err)
+				}
+			}
+			w := gates.Warnings()
+			if got := len(w) == 1 && strings.Contains(w[0], "has no effect"); got != tc.want || (!tc.want && len(w) != 0) {
+				t.Errorf("%s %q: warnings %q", name, tc.set, w)
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"time"
 
+	"github.com/csi-kit/sidecars/internal/cmdutil"
 	"github.com/csi-kit/sidecars/provisioner"
 )
 
@@ -53,7 +54,7 @@ type Capacity struct {
 
 // RegisterProvisioner registers the flags that only the provisioner reads
 // on fs, filling p: --volume-name-prefix, --volume-name-uuid-length,
-// --worker-threads, --strict-topology, --immediate-topology,
+// --worker-threads, --cloning-protection-threads, --strict-topology, --immediate-topology,
 // --default-fstype, --controller-publish-readonly, --normal-events,
 // --provisioning-intent-delay, --snapshot-orphan-sweep-interval and the
 // capacity flags.
@@ -62,6 +63,7 @@ func RegisterProvisioner(fs *flag.FlagSet, p *Provisioner) {
 	fs.StringVar(&o.VolumeNamePrefix, "volume-name-prefix", provisioner.DefaultVolumeNamePrefix, "Prefix of volume and PV names.")
 	fs.IntVar(&o.VolumeNameUUIDLength, "volume-name-uuid-length", -1, "Length of the claim UID in names, dashes removed (-1: whole UID).")
 	fs.IntVar(&o.Workers, "worker-threads", provisioner.DefaultWorkers, "Claims and volumes handled in parallel, each.")
+	fs.IntVar(&o.CloneProtectionWorkers, "cloning-protection-threads", provisioner.DefaultCloneProtectionWorkers, "Deleted clone-source claims handled in parallel: each loses its clone-protection finalizer once no pending claim clones from it.")
 	fs.BoolVar(&o.StrictTopology, "strict-topology", false, "Send only the selected node's topology.")
 	fs.BoolVar(&p.ImmediateTopology, "immediate-topology", true, "Send cluster topology for Immediate claims without allowedTopologies.")
 	fs.StringVar(&o.DefaultFSType, "default-fstype", "", "fsType when the class names none.")
@@ -89,4 +91,16 @@ func RegisterNormalEvents(fs *flag.FlagSet, disable *bool, usage string) {
 // SetUsage replaces the help text of the registered flag name.
 func SetUsage(fs *flag.FlagSet, name, usage string) {
 	fs.Lookup(name).Usage = usage
+}
+
+// RegisterRemovedProvisioner registers the external-provisioner flags that
+// upstream removed, so that a manifest still passing one fails at start
+// with the reason and the replacement (cmdutil.Removed) rather than
+// running without what it asked for: --provisioner (removed in v2.0; the
+// provisioner name is the driver's GetPluginInfo name) and
+// --capacity-controller-deployment-mode (removed in v2.1; replaced by
+// --enable-capacity).
+func RegisterRemovedProvisioner(fs *flag.FlagSet) {
+	cmdutil.Removed(fs, "provisioner", "removed upstream in v2.0: the provisioner name is the driver's name from GetPluginInfo; delete the flag")
+	cmdutil.Removed(fs, "capacity-controller-deployment-mode", "removed upstream in v2.1: use --enable-capacity (with env NAMESPACE and POD_NAME)")
 }

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/csi-kit/sidecars/internal/cmdutil"
+	"github.com/csi-kit/sidecars/leaderelection"
 	"github.com/csi-kit/sidecars/resizer"
 )
 
@@ -25,8 +25,9 @@ type Resizer struct {
 
 // RegisterResizer registers the flags that only the resizer reads on fs,
 // filling r; timeout is the binary's --timeout, which the deprecated
-// --csiTimeout also sets.
-func RegisterResizer(fs *flag.FlagSet, r *Resizer, timeout *time.Duration) {
+// --csiTimeout also sets; le is the binary's leader election, whose
+// Lease holder identity --leader-election-identity sets.
+func RegisterResizer(fs *flag.FlagSet, r *Resizer, timeout *time.Duration, le *leaderelection.Flags) {
 	o := &r.Options
 	fs.IntVar(&o.Workers, "workers", resizer.DefaultWorkers, "Number of PVCs handled in parallel.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", resizer.DefaultResyncPeriod, "Resync period of the informers.")
@@ -34,7 +35,7 @@ func RegisterResizer(fs *flag.FlagSet, r *Resizer, timeout *time.Duration) {
 	fs.BoolVar(&o.ExtraModifyMetadata, "extra-modify-metadata", false, "Add csi.storage.k8s.io/pvc/name, pvc/namespace and pv/name to the parameters of ControllerModifyVolume.")
 	fs.Var(&notBool{target: &o.DisableMarkInProgress}, "mark-in-progress-before-call", "Write allocatedResources and ControllerResizeInProgress and emit a Resizing event before each ControllerExpandVolume, as upstream does. =false saves one PVC write and one event per resize, but after a leader change and a lowered request a PVC may record less than the volume's size.")
 	fs.Var(&durationAlias{target: timeout, name: "csiTimeout", warn: &r.WarnCSITimeout}, "csiTimeout", "Deprecated (removed upstream in v1.0): use --timeout.")
-	cmdutil.DeprecatedString(fs, "leader-election-identity", "the identity is the hostname.")
+	fs.StringVar(&le.Options.Identity, "leader-election-identity", "", "Holder identity written in the leader election Lease, unique per replica (default: the hostname with a random suffix). Used with --leader-election.")
 }
 
 // notBool is a boolean flag that stores its negation in target, so that a
